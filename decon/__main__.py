@@ -1,0 +1,3 @@
+from decon.cli import main
+
+raise SystemExit(main())
