@@ -1,0 +1,183 @@
+"""Detection flags shared by `decon detect` and `decon server`, and how they override the config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from decon.common.config import (
+    BUNDLED_EVALS_NAME,
+    USER_REFERENCE_DIR,
+    DetectionConfig,
+    load_config_file,
+    resolve_evals_dir,
+)
+from decon.common.file_io import has_data_files
+
+SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_detection_args(parser: argparse.ArgumentParser) -> None:
+    """Add every detection option (all default to None so the config file can supply them)."""
+    io = parser.add_argument_group("Input and Output")
+    io.add_argument("--training-dir", metavar="PATH",
+                    help=f"Training data: a folder searched recursively, or a single file ({SUPPORTED_SUFFIX_HELP})")
+    io.add_argument("--content-key", metavar="KEY",
+                    help="JSON field holding the document text; a dotted path reaches nested objects [default: text]")
+    io.add_argument("--evals-dir", "--reference-input", dest="evals_dir", metavar="DIR",
+                    help="Reference (eval) set in decon's format [default: ~/.local/share/decon/references if it "
+                         "holds files, else the bundled set in fixtures/reference]")
+    io.add_argument("--report-output-dir", metavar="DIR",
+                    help="Where contamination reports go [default: a new folder under /tmp, announced at start]")
+    io.add_argument("--cleaned-output-dir", metavar="DIR",
+                    help="Where cleaned files go with --purify [default: a new folder under /tmp]")
+    io.add_argument("--purify", action="store_true", default=None,
+                    help="Also write a cleaned copy of every training file with contaminated lines removed")
+    parser.add_argument("--config", "-c", metavar="FILE",
+                        help="YAML config file; flags given on the command line override its values")
+
+    ms = parser.add_argument_group("Matching and Scoring")
+    ms.add_argument("--tokenizer", dest="tokenizer_str", metavar="NAME",
+                    help="Tokenizer: cl100k, o200k, r50k, p50k, p50k_edit or uniseg [default: cl100k]")
+    ms.add_argument("--ngram-size", type=int, metavar="N", help="N-gram size of the question index [default: 5]")
+    ms.add_argument("--sample-every-m-tokens", type=int, metavar="M",
+                    help="Probe the index every M tokens of a training document [default: 10]")
+    ms.add_argument("--question-max-consecutive-misses", type=int, metavar="N",
+                    help="Stop expanding a question cluster after N n-gram misses in a row [default: 11]")
+    ms.add_argument("--contamination-score-threshold", "--question-threshold",
+                    dest="contamination_score_threshold", type=float, metavar="T",
+                    help="Combined score a match must reach to count as contamination [default: 0.8] "
+                         "(--question-threshold is the legacy name)")
+    ms.add_argument("--answer-threshold", type=float, metavar="T",
+                    help="Accepted for compatibility; SIMPLE scoring has no separate answer threshold")
+    ms.add_argument("--short-answer-token-threshold", type=int, metavar="N",
+                    help="Answers of at most N tokens must match exactly [default: 3]")
+    ms.add_argument("--short-answer-window-length", type=int, metavar="N",
+                    help="Tokens around a question searched for a short answer [default: 50]")
+    ms.add_argument("--min-long-answer-window", type=int, metavar="N",
+                    help="Smallest window searched for a long answer [default: 100]")
+    ms.add_argument("--answer-ngram-size", type=int, metavar="N",
+                    help="N-gram size for long-answer matching [default: 3]")
+    ms.add_argument("--passage-max-consecutive-misses", type=int, metavar="N",
+                    help="Stop expanding a passage after N misses in a row [default: 2]")
+    ms.add_argument("--passage-ngram-size", type=int, metavar="N",
+                    help="N-gram size for passage matching [default: 4]")
+    ms.add_argument("--perfect-match-decay-start", type=int, metavar="N",
+                    help="Up to this combined token length a match must be perfect [default: 20]")
+    ms.add_argument("--perfect-match-decay-end", type=int, metavar="N",
+                    help="From this combined token length the normal threshold applies [default: 50]")
+
+    perf = parser.add_argument_group("Performance")
+    perf.add_argument("--worker-threads", type=int, metavar="N",
+                      help="Worker processes [default: number of CPU cores]")
+    perf.add_argument("--no-index-cache", action="store_true", default=False,
+                      help="Build the reference index from scratch and do not save it")
+
+    ref = parser.add_argument_group("Reference Preprocessing")
+    ref.add_argument("--eval-dedup", action="store_true", default=None,
+                     help="Skip reference records repeating an (eval_key, fingerprint) pair [default: on]")
+    ref.add_argument("--index-passages", type=_bool, metavar="BOOL",
+                     help="Index passages of reference records (true/false) [default: true]")
+    ref.add_argument("--index-answers", type=_bool, metavar="BOOL",
+                     help="Index answers of reference records (true/false) [default: true]")
+    ref.add_argument("--eval-min-token-length", type=int, metavar="N",
+                     help="Skip reference records with fewer non-space tokens (0 = off) [default: 20]")
+    ref.add_argument("--eval-min-unique-word-count", type=int, metavar="N",
+                     help="Skip reference records with fewer distinct words (0 = off) [default: 4]")
+
+    parser.add_argument("--verbose", "-v", action="store_true", default=None,
+                        help="Print the effective settings and extra counters")
+
+
+_OVERRIDES = (
+    "training_dir", "content_key", "report_output_dir", "cleaned_output_dir", "tokenizer_str",
+    "ngram_size", "sample_every_m_tokens", "question_max_consecutive_misses",
+    "contamination_score_threshold", "short_answer_token_threshold", "short_answer_window_length",
+    "min_long_answer_window", "answer_ngram_size", "passage_max_consecutive_misses",
+    "passage_ngram_size", "worker_threads", "index_passages", "index_answers", "eval_min_token_length",
+    "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end",
+)
+
+
+def config_from_args(args: argparse.Namespace, *, log=None) -> DetectionConfig:
+    """Build the effective config: defaults < --config file < flags. Prints upstream's notices."""
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    cfg = load_config_file(args.config) if getattr(args, "config", None) else DetectionConfig()
+    for name in _OVERRIDES:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(cfg, name, value)
+    if getattr(args, "purify", None):
+        cfg.purify = True
+    if getattr(args, "eval_dedup", None):
+        cfg.eval_dedup = True
+    if getattr(args, "verbose", None):
+        cfg.verbose = True
+
+    # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
+    if getattr(args, "evals_dir", None):
+        cfg.evals_dir = args.evals_dir
+        say(f"Using evaluation directory from --evals-dir: {args.evals_dir}")
+    elif cfg.evals_dir == BUNDLED_EVALS_NAME and _dir_has_reference_files(USER_REFERENCE_DIR):
+        cfg.evals_dir = str(USER_REFERENCE_DIR)
+        say(f"Using user-downloaded evaluation directory: {USER_REFERENCE_DIR}")
+    else:
+        say(f"Using default evaluation directory: {resolve_evals_dir(cfg.evals_dir)}")
+
+    if getattr(args, "cleaned_output_dir", None) and not cfg.purify:
+        say("WARNING: --cleaned-output-dir is set but --purify is not enabled; no cleaned files will be "
+            "written. Add --purify to write them.")
+    if getattr(args, "answer_threshold", None) is not None:
+        say("Note: --answer-threshold is accepted for compatibility and has no effect: SIMPLE scoring "
+            "folds answers into the combined contamination score.")
+    if cfg.sample_every_m_tokens < 1:
+        say(f"Warning: sample_every_m_tokens was {cfg.sample_every_m_tokens}, adjusting to 1 (minimum value)")
+        cfg.sample_every_m_tokens = 1
+    if cfg.sample_every_m_tokens > 100:
+        say(f"Warning: sample_every_m_tokens is set to {cfg.sample_every_m_tokens}, which is quite large; "
+            "contamination may be missed. Consider a smaller value.")
+    return cfg
+
+
+def _dir_has_reference_files(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    return any(p.suffix in (".jsonl", ".gz") for p in path.iterdir())
+
+
+def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
+    """Fail early, with one line, on missing or empty inputs."""
+    from decon.errors import DeconError
+
+    if need_training:
+        if not cfg.training_dir:
+            raise DeconError("training_dir is required: pass --training-dir or set training_dir in the config file")
+        td = Path(cfg.training_dir)
+        if not td.exists():
+            raise DeconError(f"training path does not exist: {td}")
+        if td.is_dir() and not has_data_files(td):
+            raise DeconError(f"training directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {td}")
+    ed = resolve_evals_dir(cfg.evals_dir)
+    if not ed.exists():
+        raise DeconError(f"evaluation directory does not exist: {ed}")
+    if not ed.is_dir():
+        raise DeconError(f"evaluation path is not a directory: {ed}")
+    if not has_data_files(ed):
+        raise DeconError(f"evaluation directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {ed}")
+    if cfg.sample_every_m_tokens < 1:
+        raise DeconError(f"sample_every_m_tokens must be at least 1, got {cfg.sample_every_m_tokens}")
+    if (cfg.perfect_match_decay_start is not None and cfg.perfect_match_decay_end is not None
+            and cfg.perfect_match_decay_end < cfg.perfect_match_decay_start):
+        raise DeconError(
+            f"perfect_match_decay_end ({cfg.perfect_match_decay_end}) must be greater than or equal to "
+            f"perfect_match_decay_start ({cfg.perfect_match_decay_start})")
