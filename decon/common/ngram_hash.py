@@ -1,0 +1,71 @@
+"""Vectorised 64-bit hashing of token n-grams.
+
+Every window of ``n`` consecutive tokens gets a 64-bit key that depends on the tokens and on ``n``
+(so a 3-gram never equals a 5-gram). Keys only identify n-grams; like upstream's SipHash keys,
+a collision would merge two n-grams, with probability ~1e-19 per pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, in place on a uint64 array."""
+    h ^= h >> _S30
+    h *= _M1
+    h ^= h >> _S27
+    h *= _M2
+    h ^= h >> _S31
+    return h
+
+
+def _seed(n: int) -> np.uint64:
+    return np.uint64((0x243F6A8885A308D3 * (n + 1)) & 0xFFFFFFFFFFFFFFFF)
+
+
+def ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
+    """Keys of all windows ``tokens[i:i+n]`` (length ``len(tokens) - n + 1``, empty if shorter)."""
+    t = np.asarray(tokens).astype(np.uint64, copy=False)
+    count = t.shape[0] - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(count, _seed(n), dtype=np.uint64)
+        for k in range(n):
+            h ^= t[k:k + count] * _GOLDEN
+            _mix(h)
+    return h
+
+
+def sequence_hash(tokens: np.ndarray) -> np.uint64:
+    """Key of one whole token sequence (as ``ngram_hashes(tokens, len(tokens))[0]``)."""
+    return ngram_hashes(tokens, len(tokens))[0]
+
+
+def flat_ngram_hashes(flat: np.ndarray, ptr: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash the n-grams of many sequences stored back to back.
+
+    ``flat`` holds the sequences, ``ptr`` their boundaries (len = count + 1). Returns
+    ``(keys, seq_index, position)`` for every window that lies inside one sequence, in
+    sequence order then position order.
+    """
+    keys = ngram_hashes(flat, n)
+    lengths = np.diff(ptr)
+    counts = np.maximum(lengths - n + 1, 0)
+    total = int(counts.sum())
+    if total == 0:
+        e = np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.uint64), e, e
+    seq = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
+    starts = np.repeat(ptr[:-1].astype(np.int64), counts)
+    first_of_seq = np.repeat(np.cumsum(counts) - counts, counts)
+    pos = np.arange(total, dtype=np.int64) - first_of_seq
+    return keys[starts + pos], seq, pos

@@ -1,0 +1,1 @@
+"""``decon compare``: differences between the reports of two detect runs."""

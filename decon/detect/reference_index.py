@@ -1,0 +1,522 @@
+"""The reference (eval) index: built once from the eval files, read by every detection worker.
+
+Building follows upstream's sequential semantics (files in sorted path order, lines in order,
+n-gram ids assigned in first-seen order: question, then answer, then passage n-grams of each
+record), then freezes everything into flat numpy arrays. Workers forked after the build share
+those arrays copy-on-write; the arrays are also what the index cache saves and memory-maps.
+
+Reference records are keyed by ``doc_id``; when a doc_id repeats, the last record wins for the
+per-document data while question n-gram document sets keep both (as upstream's maps do).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from decon.common.config import DetectionConfig
+from decon.common.file_io import find_data_files, iter_lines
+from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash
+from decon.common.progress import progress_bar
+from decon.common.string_table import StringTable
+from decon.common.text import clean_text
+from decon.common.tokenizer import Tokenizer, get_tokenizer
+from decon.detect.scoring import idf_array, segmented_f32_sum
+from decon.errors import DeconError
+
+SNIPPET_WORDS = 1000
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class IndexStats:
+    files_processed: int = 0
+    total_lines_examined: int = 0
+    lines_indexed: int = 0
+    skipped_duplicates: int = 0
+    skipped_min_tokens: int = 0
+    skipped_min_unique_words: int = 0
+    hot_buckets_replaced: int = 0
+    unique_ngrams: int = 0
+    eval_suites: int = 0
+    build_seconds: float = 0.0
+    from_cache: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Ragged:
+    """Rows of varying length in one flat array (CSR): ``values[ptr[i]:ptr[i+1]]``."""
+
+    __slots__ = ("values", "ptr")
+
+    def __init__(self, values: np.ndarray, ptr: np.ndarray) -> None:
+        self.values = values
+        self.ptr = ptr
+
+    def row(self, i: int) -> np.ndarray:
+        return self.values[self.ptr[i]:self.ptr[i + 1]]
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    @classmethod
+    def from_rows(cls, rows: list[np.ndarray], dtype: Any) -> Ragged:
+        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        if rows:
+            np.cumsum([len(r) for r in rows], out=ptr[1:])
+            values = np.concatenate(rows).astype(dtype, copy=False) if ptr[-1] else np.empty(0, dtype)
+        else:
+            values = np.empty(0, dtype)
+        return cls(values, ptr)
+
+
+@dataclass
+class _Record:
+    """One reference line that passed the filters (build-time only)."""
+
+    doc_id: int
+    eval_key: str
+    line_num: int
+    file_idx: int
+    eval_instance_index: int
+    fingerprint: str | None
+    is_correct: bool | None
+    split: str | None
+    q_clean: str
+    a_clean: str | None  # None: answer not processed
+    p_clean: str | None  # None: passage not processed
+
+
+@dataclass
+class ReferenceIndex:
+    """Frozen index. ``arrays`` holds every numpy array; everything else is small."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    stats: IndexStats = field(default_factory=IndexStats)
+
+    def __post_init__(self) -> None:
+        a = self.arrays
+        self.tokenizer: Tokenizer = get_tokenizer(self.meta["tokenizer"])
+        self.eval_keys: list[str] = self.meta["eval_keys"]
+        self.reference_files: list[str] = self.meta["reference_files"]
+        self.total_docs = np.float32(self.meta["total_docs"])
+        # n-gram key -> id (sorted keys), and per id: question doc sets, hot flag, IDFs
+        self.key_sorted: np.ndarray = a["ngram.keys"]
+        self.key_ids: np.ndarray = a["ngram.ids"]
+        self.q_docs = Ragged(a["q.docs"], a["q.ptr"])
+        self.q_df: np.ndarray = np.diff(a["q.ptr"]).astype(np.int64)
+        self.hot: np.ndarray = a["q.hot"]
+        self.answer_ngram_idf: np.ndarray = a["answer.ngram_idf"]
+        self.passage_ngram_idf: np.ndarray = a["passage.ngram_idf"]
+        self.answer_token_keys: np.ndarray = a["answer.token_keys"]
+        self.answer_token_idf: np.ndarray = a["answer.token_idf"]
+        # per document slot
+        self.doc_id: np.ndarray = a["doc.id"]
+        self.unique_ngrams: np.ndarray = a["doc.unique_ngrams"]
+        self.token_count: np.ndarray = a["doc.token_count"]
+        self.question_idf_sum: np.ndarray = a["doc.question_idf_sum"]
+        self.answer_len: np.ndarray = a["doc.answer_len"]
+        self.passage_len: np.ndarray = a["doc.passage_len"]
+        self.has_answer: np.ndarray = a["doc.has_answer"]
+        self.has_answer_ngrams: np.ndarray = a["doc.has_answer_ngrams"]
+        self.has_passage: np.ndarray = a["doc.has_passage"]
+        self.has_passage_ngrams: np.ndarray = a["doc.has_passage_ngrams"]
+        self.passage_idf_total: np.ndarray = a["doc.passage_idf_total"]
+        self.answer_tokens = Ragged(a["answer.tokens"], a["answer.tokens_ptr"])
+        self.answer_token_set = Ragged(a["answer.token_set"], a["answer.token_set_ptr"])
+        self.answer_ngrams = Ragged(a["answer.ngrams"], a["answer.ngrams_ptr"])
+        self.passage_token_set = Ragged(a["passage.token_set"], a["passage.token_set_ptr"])
+        self.passage_ngrams = Ragged(a["passage.ngrams"], a["passage.ngrams_ptr"])
+        self.eval_key_idx: np.ndarray = a["meta.eval_key"]
+        self.eval_line: np.ndarray = a["meta.line"]
+        self.eval_instance_index: np.ndarray = a["meta.instance"]
+        self.file_idx: np.ndarray = a["meta.file"]
+        self.is_correct: np.ndarray = a["meta.is_correct"]
+        self.fingerprint = StringTable.from_arrays(a, "meta.fingerprint")
+        self.split = StringTable.from_arrays(a, "meta.split")
+        self.question_text = StringTable.from_arrays(a, "text.question")
+        self.answer_text = StringTable.from_arrays(a, "text.answer")
+        self.passage_text = StringTable.from_arrays(a, "text.passage")
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.doc_id)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """n-gram ids for ``keys`` (uint64), -1 where the n-gram is not in the index."""
+        if len(self.key_sorted) == 0 or len(keys) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.searchsorted(self.key_sorted, keys)
+        pos_c = np.minimum(pos, len(self.key_sorted) - 1)
+        found = self.key_sorted[pos_c] == keys
+        return np.where(found, self.key_ids[pos_c], -1).astype(np.int64)
+
+    def answer_token_idf_of(self, tokens: np.ndarray) -> np.ndarray:
+        """IDF of answer tokens (NaN for tokens without one)."""
+        pos = np.searchsorted(self.answer_token_keys, tokens)
+        pos_c = np.minimum(pos, max(len(self.answer_token_keys) - 1, 0))
+        if len(self.answer_token_keys) == 0:
+            return np.full(len(tokens), np.nan, dtype=np.float32)
+        found = self.answer_token_keys[pos_c] == tokens
+        return np.where(found, self.answer_token_idf[pos_c], np.float32(np.nan)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+def _parse_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tuple[int, int, dict]]) -> int:
+    """Append (file_idx, line_num, record) for each data line; returns lines seen."""
+    fallback = path.name[: -len(path.suffix)] if path.suffix else path.name
+    n = 0
+    try:
+        for line_num, raw in enumerate(iter_lines(path)):
+            n = line_num + 1
+            if raw.startswith(b"#") or not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise DeconError(f"{path}:{line_num + 1}: invalid JSON in reference file ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise DeconError(f"{path}:{line_num + 1}: reference record is not a JSON object")
+            doc_id = obj.get("doc_id")
+            if not isinstance(doc_id, int) or isinstance(doc_id, bool) or doc_id < 0:
+                raise DeconError(f"{path}:{line_num + 1}: missing or invalid doc_id in reference record")
+            if "eval_key" not in obj or not isinstance(obj.get("eval_key"), str):
+                obj["eval_key"] = obj["eval_name"] if isinstance(obj.get("eval_name"), str) else fallback
+            out.append((file_idx, line_num, obj))
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise DeconError(f"cannot read reference file {path}: {exc}") from None
+    return n
+
+
+def _str_or(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _uint_or(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return default
+
+
+def _snippet(cleaned: str) -> str:
+    words = cleaned.split(" ") if cleaned else []
+    return " ".join(words[:SNIPPET_WORDS])
+
+
+def _encode_all(tok: Tokenizer, texts: list[str], threads: int) -> list[np.ndarray]:
+    """Tokenise ``" " + text`` for each text (upstream pads evals with a leading space)."""
+    if not texts:
+        return []
+    padded = [" " + t for t in texts]
+    encoded = tok.encode_batch(padded, num_threads=max(1, threads))
+    return [np.asarray(e, dtype=np.int64) for e in encoded]
+
+
+def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceIndex:
+    """Build the reference index from ``config.evals_dir`` (see module docstring)."""
+    started = time.perf_counter()
+    evals_dir = config.resolved_evals_dir()
+    files = find_data_files(evals_dir) if evals_dir.is_dir() else []
+    if not files:
+        raise DeconError(f"no reference files found in {evals_dir} (expected .jsonl/.json, optionally compressed)")
+    tok = get_tokenizer(config.tokenizer_str)
+    threads = max(1, int(config.worker_threads or 1))
+    stats = IndexStats(files_processed=len(files))
+    punct = config.punctuation_chars
+
+    raw: list[tuple[int, int, dict]] = []
+    with progress_bar(len(files), "Reference files", enabled=progress) as bar:
+        for i, f in enumerate(files):
+            _parse_file(f, i, config, raw)
+            bar.advance()
+
+    # Clean all texts once.
+    q_clean = [clean_text(_str_or(r.get("question")), punct) for _, _, r in raw]
+    a_clean = [clean_text(_str_or(r.get("answer")), punct) for _, _, r in raw]
+    p_clean = [clean_text(_str_or(r.get("passage")), punct) for _, _, r in raw]
+    has_answer_field = [("answer" in r) for _, _, r in raw]
+
+    combined: list[str] = []
+    for k in range(len(raw)):
+        parts = []
+        if config.index_passages and p_clean[k]:
+            parts.append(p_clean[k])
+        if q_clean[k]:
+            parts.append(q_clean[k])
+        if config.index_answers and has_answer_field[k] and a_clean[k]:
+            parts.append(a_clean[k])
+        combined.append(" ".join(parts))
+
+    token_ok = [True] * len(raw)
+    if config.eval_min_token_length > 0:
+        if config.tokenizer_str == "word":
+            counts = [len(c.split()) for c in combined]
+        else:
+            space = np.fromiter(tok.space_token_ids, dtype=np.int64) if tok.space_token_ids else _EMPTY_I64
+            counts = []
+            for toks in _encode_all(tok, combined, threads):
+                counts.append(int(len(toks) - np.isin(toks, space).sum()) if len(space) else len(toks))
+        token_ok = [c >= config.eval_min_token_length for c in counts]
+
+    seen_fp: set[tuple[str, str]] = set()
+    records: list[_Record] = []
+    for k, (file_idx, line_num, r) in enumerate(raw):
+        if not token_ok[k]:
+            stats.skipped_min_tokens += 1
+            continue
+        if config.eval_min_unique_word_count > 0 and len(set(combined[k].split())) < config.eval_min_unique_word_count:
+            stats.skipped_min_unique_words += 1
+            continue
+        fp = r.get("fingerprint") if isinstance(r.get("fingerprint"), str) else None
+        if config.eval_dedup and fp is not None:
+            key = (r["eval_key"], fp)
+            if key in seen_fp:
+                stats.skipped_duplicates += 1
+                continue
+            seen_fp.add(key)
+        if not _str_or(r.get("question")):
+            continue
+        a_processed = config.index_answers and has_answer_field[k] and bool(_str_or(r.get("answer")))
+        p_processed = config.index_passages and bool(_str_or(r.get("passage")))
+        is_correct = r.get("is_correct")
+        records.append(_Record(
+            doc_id=int(r["doc_id"]) & 0xFFFFFFFF,
+            eval_key=r["eval_key"],
+            line_num=line_num,
+            file_idx=file_idx,
+            eval_instance_index=_uint_or(r.get("eval_instance_index"), line_num),
+            fingerprint=fp,
+            is_correct=is_correct if isinstance(is_correct, bool) else None,
+            split=r.get("split") if isinstance(r.get("split"), str) else None,
+            q_clean=q_clean[k],
+            a_clean=a_clean[k] if a_processed else None,
+            p_clean=p_clean[k] if p_processed else None,
+        ))
+    del raw, q_clean, a_clean, p_clean, combined
+
+    arrays, meta = _assemble(records, config, tok, threads, stats)
+    meta["reference_files"] = [f.name for f in files]
+    stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
+                                  + stats.skipped_min_unique_words)
+    stats.build_seconds = time.perf_counter() - started
+    return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
+
+
+def _unique_rows(seg: np.ndarray, values: np.ndarray, n_seg: int) -> Ragged:
+    """Per segment, the sorted distinct values (``seg`` gives each value's segment)."""
+    if len(values) == 0:
+        return Ragged(np.empty(0, dtype=np.int64), np.zeros(n_seg + 1, dtype=np.int64))
+    order = np.lexsort((values, seg))
+    s, v = seg[order], values[order]
+    keep = np.ones(len(v), dtype=bool)
+    keep[1:] = (s[1:] != s[:-1]) | (v[1:] != v[:-1])
+    s, v = s[keep], v[keep]
+    ptr = np.zeros(n_seg + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s, minlength=n_seg), out=ptr[1:])
+    return Ragged(v, ptr)
+
+
+def _flat(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    r = Ragged.from_rows(rows, np.int64)
+    return r.values, r.ptr
+
+
+def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, threads: int,
+              stats: IndexStats) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    n_rec = len(records)
+    q_tokens = _encode_all(tok, [r.q_clean for r in records], threads)
+    q_valid = np.array([bool(r.q_clean) for r in records], dtype=bool)
+    for i in np.flatnonzero(~q_valid):
+        q_tokens[i] = _EMPTY_I64
+    a_idx = [i for i, r in enumerate(records) if r.a_clean]
+    p_idx = [i for i, r in enumerate(records) if r.p_clean]
+    a_enc = _encode_all(tok, [records[i].a_clean for i in a_idx], threads)  # type: ignore[misc]
+    p_enc = _encode_all(tok, [records[i].p_clean for i in p_idx], threads)  # type: ignore[misc]
+    a_tokens: list[np.ndarray] = [_EMPTY_I64] * n_rec
+    p_tokens: list[np.ndarray] = [_EMPTY_I64] * n_rec
+    for i, t in zip(a_idx, a_enc, strict=True):
+        a_tokens[i] = t
+    for i, t in zip(p_idx, p_enc, strict=True):
+        p_tokens[i] = t
+    has_a_tok = np.zeros(n_rec, dtype=bool)
+    has_a_tok[a_idx] = True
+    has_p_tok = np.zeros(n_rec, dtype=bool)
+    has_p_tok[p_idx] = True
+
+    stats.lines_indexed = int(q_valid.sum())
+    if stats.lines_indexed == 0:
+        raise DeconError(
+            f"No evaluation data was indexed: {stats.files_processed} files, 0 records passed the filters "
+            f"(min {config.eval_min_token_length} tokens, min {config.eval_min_unique_word_count} unique words)"
+            f" in {config.resolved_evals_dir()}")
+
+    # ---- document slots: doc_id -> slot, in first-seen order of indexed records ------------
+    slot_of_doc: dict[int, int] = {}
+    rec_slot = np.full(n_rec, -1, dtype=np.int64)
+    for i in np.flatnonzero(q_valid):
+        rec_slot[i] = slot_of_doc.setdefault(records[i].doc_id, len(slot_of_doc))
+    n_docs = len(slot_of_doc)
+    final_rec = np.full(n_docs, -1, dtype=np.int64)
+    valid_idx = np.flatnonzero(q_valid)
+    final_rec[rec_slot[valid_idx]] = valid_idx  # later records overwrite earlier ones
+    total_docs = np.float32(n_docs)
+
+    # ---- all n-gram keys in processing order -> ids in first-seen order --------------------
+    n, an, pn = config.ngram_size, config.answer_ngram_size, config.passage_ngram_size
+    q_flat, q_ptr = _flat(q_tokens)
+    qk, qr, qp = flat_ngram_hashes(q_flat, q_ptr, n)
+    q_len = np.diff(q_ptr)
+    short = np.flatnonzero((q_len > 0) & (q_len < n))
+    if len(short):
+        qk = np.concatenate([qk, np.array([sequence_hash(q_tokens[i]) for i in short], dtype=np.uint64)])
+        qr = np.concatenate([qr, short.astype(np.int64)])
+        qp = np.concatenate([qp, np.zeros(len(short), dtype=np.int64)])
+    a_flat, a_ptr = _flat(a_tokens)
+    a_len = np.diff(a_ptr)
+    a_ng_rec_ok = has_a_tok & (a_len > config.short_answer_token_threshold) & (a_len >= an)
+    ak, ar, ap = flat_ngram_hashes(a_flat, a_ptr, an)
+    sel = a_ng_rec_ok[ar] if len(ar) else np.zeros(0, bool)
+    ak, ar, ap = ak[sel], ar[sel], ap[sel]
+    p_flat, p_ptr = _flat(p_tokens)
+    p_len = np.diff(p_ptr)
+    pk, pr, pp = flat_ngram_hashes(p_flat, p_ptr, pn)
+
+    keys = np.concatenate([qk, ak, pk])
+    rec = np.concatenate([qr, ar, pr])
+    kind = np.concatenate([np.zeros(len(qk), np.int8), np.ones(len(ak), np.int8), np.full(len(pk), 2, np.int8)])
+    pos = np.concatenate([qp, ap, pp])
+    order = np.lexsort((pos, kind, rec))
+    keys_o = keys[order]
+    uniq, first, inverse = np.unique(keys_o, return_index=True, return_inverse=True)
+    n_ids = len(uniq)
+    id_of_uniq = np.empty(n_ids, dtype=np.int64)
+    id_of_uniq[np.argsort(first, kind="stable")] = np.arange(n_ids, dtype=np.int64)
+    ids_o = id_of_uniq[inverse]
+    ids = np.empty_like(ids_o)
+    ids[order] = ids_o
+    q_ids, a_ids, p_ids = np.split(ids, [len(qk), len(qk) + len(ak)])
+    stats.unique_ngrams = n_ids
+
+    # ---- question n-gram -> documents (union over records) ----------------------------------
+    q_slot = rec_slot[qr]
+    q_sets = _unique_rows(q_ids, q_slot, n_ids)  # rows: ids, values: slots (sorted)
+    q_df = np.diff(q_sets.ptr)
+    hot_threshold = max(2000, int(math.sqrt(np.float32(stats.lines_indexed))) * 2)
+    hot = q_df > hot_threshold
+    stats.hot_buckets_replaced = int(hot.sum())
+
+    # per-record distinct question n-grams (sorted ids) -> per-document data from final record
+    rec_q = _unique_rows(qr, q_ids, n_rec)
+    fr = final_rec
+    unique_ngrams = np.diff(rec_q.ptr)[fr]
+    token_count = q_len[fr]
+    q_idf = idf_array(total_docs, np.maximum(q_df, 1))
+    rec_q_idf_sum = segmented_f32_sum(q_idf[rec_q.values], rec_q.ptr)
+    question_idf_sum = rec_q_idf_sum[fr]
+
+    # ---- token document frequencies (question, answer and passage sets each count) ----------
+    seg_tokens = [
+        _unique_rows(np.repeat(np.arange(n_rec), q_len), q_flat, n_rec).values,
+        _unique_rows(np.repeat(np.arange(n_rec), a_len), a_flat, n_rec).values,
+        _unique_rows(np.repeat(np.arange(n_rec), p_len), p_flat, n_rec).values,
+    ]
+    all_tok = np.concatenate(seg_tokens)
+    tok_keys, tok_freq = np.unique(all_tok, return_counts=True)
+
+    # ---- answers -----------------------------------------------------------------------------
+    rec_a_set = _unique_rows(np.repeat(np.arange(n_rec), a_len), a_flat, n_rec)
+    rec_a_ng = _unique_rows(ar, a_ids, n_rec)
+    a_df = np.bincount(rec_a_ng.values, minlength=n_ids) if len(rec_a_ng.values) else np.zeros(n_ids, np.int64)
+    answer_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
+    nz = a_df > 0
+    answer_ngram_idf[nz] = idf_array(total_docs, a_df[nz])
+    answer_token_keys = np.unique(rec_a_set.values)
+    freq_pos = np.searchsorted(tok_keys, answer_token_keys)
+    answer_token_idf = idf_array(total_docs, tok_freq[freq_pos]) if len(answer_token_keys) else np.empty(0, np.float32)
+
+    # ---- passages ----------------------------------------------------------------------------
+    rec_p_set = _unique_rows(np.repeat(np.arange(n_rec), p_len), p_flat, n_rec)
+    rec_p_ng = _unique_rows(pr, p_ids, n_rec)
+    p_df = np.bincount(rec_p_ng.values, minlength=n_ids) if len(rec_p_ng.values) else np.zeros(n_ids, np.int64)
+    passage_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
+    nz = p_df > 0
+    passage_ngram_idf[nz] = idf_array(total_docs, p_df[nz])
+    rec_p_idf_total = segmented_f32_sum(
+        np.nan_to_num(passage_ngram_idf[rec_p_ng.values], nan=0.0), rec_p_ng.ptr)
+
+    def per_doc(r: Ragged) -> Ragged:
+        return Ragged.from_rows([r.row(i) for i in fr], r.values.dtype if len(r.values) else np.int64)
+
+    a_len_rec = np.where(has_a_tok, a_len, 0)
+    p_len_rec = np.where(has_p_tok, p_len, 0)
+    arrays: dict[str, np.ndarray] = {
+        "ngram.keys": uniq,
+        "ngram.ids": id_of_uniq.astype(np.int32),
+        "q.docs": q_sets.values.astype(np.int32),
+        "q.ptr": q_sets.ptr,
+        "q.hot": hot,
+        "answer.ngram_idf": answer_ngram_idf,
+        "passage.ngram_idf": passage_ngram_idf,
+        "answer.token_keys": answer_token_keys.astype(np.int64),
+        "answer.token_idf": answer_token_idf.astype(np.float32),
+        "doc.id": np.array([records[i].doc_id for i in fr], dtype=np.int64),
+        "doc.unique_ngrams": unique_ngrams.astype(np.int64),
+        "doc.token_count": token_count.astype(np.int64),
+        "doc.question_idf_sum": question_idf_sum.astype(np.float32),
+        "doc.answer_len": a_len_rec[fr].astype(np.int64),
+        "doc.passage_len": p_len_rec[fr].astype(np.int64),
+        "doc.has_answer": has_a_tok[fr],
+        "doc.has_answer_ngrams": a_ng_rec_ok[fr],
+        "doc.has_passage": has_p_tok[fr],
+        "doc.has_passage_ngrams": (has_p_tok & (p_len >= pn))[fr],
+        "doc.passage_idf_total": rec_p_idf_total[fr].astype(np.float32),
+    }
+    for name, rg in (("answer.tokens", Ragged(a_flat, a_ptr)), ("answer.token_set", rec_a_set),
+                     ("answer.ngrams", rec_a_ng), ("passage.token_set", rec_p_set),
+                     ("passage.ngrams", rec_p_ng)):
+        d = per_doc(rg)
+        arrays[name] = d.values.astype(np.int64)
+        arrays[name + "_ptr"] = d.ptr
+
+    eval_keys: list[str] = []
+    key_idx: dict[str, int] = {}
+    for r in records:
+        key_idx.setdefault(r.eval_key, len(key_idx))
+    eval_keys = list(key_idx)
+    stats.eval_suites = len({records[i].eval_key for i in range(n_rec)})
+    finals = [records[i] for i in fr]
+    arrays["meta.eval_key"] = np.array([key_idx[r.eval_key] for r in finals], dtype=np.int32)
+    arrays["meta.line"] = np.array([r.line_num for r in finals], dtype=np.int64)
+    arrays["meta.instance"] = np.array([r.eval_instance_index for r in finals], dtype=np.int64)
+    arrays["meta.file"] = np.array([r.file_idx for r in finals], dtype=np.int32)
+    arrays["meta.is_correct"] = np.array([-1 if r.is_correct is None else int(r.is_correct) for r in finals],
+                                         dtype=np.int8)
+    arrays.update(StringTable.from_list([r.fingerprint for r in finals]).arrays("meta.fingerprint"))
+    arrays.update(StringTable.from_list([r.split for r in finals]).arrays("meta.split"))
+    arrays.update(StringTable.from_list([_snippet(r.q_clean) for r in finals]).arrays("text.question"))
+    arrays.update(StringTable.from_list(
+        [None if r.a_clean is None else _snippet(r.a_clean) for r in finals]).arrays("text.answer"))
+    arrays.update(StringTable.from_list(
+        [None if r.p_clean is None else _snippet(r.p_clean) for r in finals]).arrays("text.passage"))
+    meta = {"tokenizer": config.tokenizer_str, "eval_keys": eval_keys, "total_docs": float(total_docs),
+            "ngram_size": n, "answer_ngram_size": an, "passage_ngram_size": pn}
+    return arrays, meta
+
+
+def print_index_summary(stats: IndexStats, file=sys.stdout) -> None:
+    from decon.detect.display import index_summary_table
+
+    print(index_summary_table(stats), file=file)

@@ -1,0 +1,197 @@
+"""`decon detect` end to end: index, scan every training file (in worker processes), write
+reports and cleaned files, print the summary.
+
+Work is cut into batches of lines; workers are forked after the index is built, so they share
+it without copying. Results come back in input order, so reports are byte-identical whatever
+the worker count.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from decon.common.config import DetectionConfig, generate_temp_dir
+from decon.common.file_io import find_data_files, iter_lines
+from decon.common.progress import progress_bar
+from decon.detect.detection import BATCH_LINES, FileResult, Scanner, training_file_label
+from decon.detect.purify import write_purified
+from decon.detect.reference_index import ReferenceIndex
+from decon.detect.report import purified_names, render_entry, report_names, write_report_lines
+from decon.errors import DeconError
+
+# Set in the parent before forking; read by workers.
+_STATE: dict[str, Any] = {}
+
+
+@dataclass
+class DetectSummary:
+    files: int = 0
+    lines_total: int = 0
+    lines_processed: int = 0
+    tokens: int = 0
+    contaminated_matches: int = 0
+    contaminated_documents: int = 0
+    contaminated_files: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    index_seconds: float = 0.0
+    detection_seconds: float = 0.0
+    purify_seconds: float = 0.0
+    report_dir: str = ""
+    cleaned_dir: str | None = None
+    reports: list[str] = field(default_factory=list)
+
+
+def _scanner() -> Scanner:
+    sc = _STATE.get("scanner")
+    if sc is None:
+        sc = Scanner(_STATE["index"], _STATE["config"])
+        _STATE["scanner"] = sc
+    return sc
+
+
+def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, FileResult]:
+    """Worker: scan one batch of (line number, raw line) of one file."""
+    file_idx, label, lines = task
+    sc = _scanner()
+    res = FileResult(path="")
+    batch: list[tuple[int, str]] = []
+    for line_num, raw in lines:
+        text = sc._parse(raw, res)
+        if text is not None:
+            batch.append((line_num, text))
+    res.lines_total = len(lines)
+    if batch:
+        sc._scan_batch(batch, res, label)
+    return file_idx, res
+
+
+def _purify_task(task: tuple[str, str, list[int]]) -> tuple[str, int, int]:
+    src, dest, lines = task
+    kept, removed = write_purified(src, dest, lines)
+    return dest, kept, removed
+
+
+def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphore | None
+             ) -> Iterator[tuple[int, str, list[tuple[int, bytes]]]]:
+    for file_idx, f in enumerate(files):
+        buf: list[tuple[int, bytes]] = []
+        try:
+            for line_num, raw in enumerate(iter_lines(f)):
+                buf.append((line_num, raw))
+                if len(buf) >= BATCH_LINES:
+                    if sem is not None:
+                        sem.acquire()
+                    yield file_idx, labels[f], buf
+                    buf = []
+        except (OSError, EOFError) as exc:
+            raise DeconError(f"cannot read training file {f}: {exc}") from None
+        if sem is not None:
+            sem.acquire()
+        yield file_idx, labels[f], buf  # always one (maybe empty) final batch, marks the file's end
+
+
+def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: bool = True,
+                  log=print) -> DetectSummary:
+    """Scan ``config.training_dir`` and write reports (and cleaned files with ``purify``)."""
+    training = Path(config.training_dir or "")
+    files = find_data_files(training)
+    base = training if training.is_dir() else training.parent
+    if not files:
+        raise DeconError(f"no training data files found in {training}")
+    summary = DetectSummary(files=len(files))
+    report_dir = Path(config.report_output_dir or generate_temp_dir("decon"))
+    summary.report_dir = str(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    rnames = report_names(files, base, config.contamination_score_threshold, config.mode)
+    labels = {f: training_file_label(f) for f in files}
+    workers = max(1, int(config.worker_threads or 1))
+
+    _STATE.clear()
+    _STATE.update(index=index, config=config)
+    start = time.perf_counter()
+    per_file: dict[int, FileResult] = {}
+    contaminated: dict[int, list[int]] = {}
+    pool = None
+    try:
+        if workers > 1:
+            pool = mp.get_context("fork").Pool(workers)
+            sem = threading.Semaphore(workers * 4)
+            results = pool.imap(_scan_batch, _batches(files, labels, sem), chunksize=1)
+        else:
+            sem = None
+            results = map(_scan_batch, _batches(files, labels, None))
+        with progress_bar(len(files), "Training files", enabled=progress) as bar:
+            for file_idx, res in results:
+                if sem is not None:
+                    sem.release()
+                acc = per_file.setdefault(file_idx, FileResult(path=str(files[file_idx])))
+                acc.lines_total += res.lines_total
+                acc.lines_processed += res.lines_processed
+                acc.tokens += res.tokens
+                acc.entries.extend(res.entries)
+                for k, v in res.skipped.items():
+                    acc.skipped[k] = acc.skipped.get(k, 0) + v
+                if res.lines_total < BATCH_LINES:  # the file's last batch
+                    _finish_file(files[file_idx], acc, report_dir / rnames[files[file_idx]], summary, contaminated,
+                                 file_idx)
+                    del per_file[file_idx]
+                    bar.advance()
+        summary.detection_seconds = time.perf_counter() - start
+
+        if config.purify:
+            cleaned_dir = Path(config.cleaned_output_dir or report_dir)
+            summary.cleaned_dir = str(cleaned_dir)
+            pnames = purified_names(files, base)
+            tasks = [(str(f), str(cleaned_dir / pnames[f]), contaminated.get(i, [])) for i, f in enumerate(files)]
+            p_start = time.perf_counter()
+            it = pool.imap(_purify_task, tasks) if pool is not None else map(_purify_task, tasks)
+            with progress_bar(len(tasks), "Purifying files", enabled=progress) as bar:
+                for _ in it:
+                    bar.advance()
+            summary.purify_seconds = time.perf_counter() - p_start
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        _STATE.clear()
+    return summary
+
+
+def _finish_file(path: Path, res: FileResult, report_path: Path, summary: DetectSummary,
+                 contaminated: dict[int, list[int]], file_idx: int) -> None:
+    summary.lines_total += res.lines_total
+    summary.lines_processed += res.lines_processed
+    summary.tokens += res.tokens
+    for k, v in res.skipped.items():
+        summary.skipped[k] = summary.skipped.get(k, 0) + v
+    if not res.entries:
+        return
+    lines = sorted({e["training_line"] for e in res.entries})
+    contaminated[file_idx] = lines
+    summary.contaminated_matches += len(res.entries)
+    summary.contaminated_documents += len(lines)
+    summary.contaminated_files += 1
+    write_report_lines((render_entry(e) for e in res.entries), report_path)
+    summary.reports.append(str(report_path))
+
+
+def announce_dirs(config: DetectionConfig, log=print) -> None:
+    rd = str(config.report_output_dir)
+    hint = " (set report directory with --report-output-dir)" if "/decon-" in rd and rd.startswith(
+        str(Path(generate_temp_dir("x")).parent)) else ""
+    log(f"Contamination report output directory: {rd}{hint}")
+    if config.purify and config.cleaned_output_dir:
+        cd = str(config.cleaned_output_dir)
+        hint = " (set cleaned directory with --cleaned-output-dir)" if "/decon-cleaned-" in cd else ""
+        log(f"Cleaned output directory: {cd}{hint}")
+
+
+def stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)

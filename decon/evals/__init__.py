@@ -1,0 +1,1 @@
+"""``decon evals``: describe reference sets and build new ones from dataset declarations."""

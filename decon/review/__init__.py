@@ -1,0 +1,1 @@
+"""``decon review``: reading contamination reports and presenting them for inspection."""

@@ -1,0 +1,83 @@
+"""The HTTP API: GET /health, POST /submit, GET /status/{job_id} (OpenAPI docs at /docs)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from decon import __version__
+from decon.server.journal import JobRecord
+from decon.server.models import (
+    ErrorResponse,
+    HealthResponse,
+    JobStatusResponse,
+    LoadingResponse,
+    SubmitRequest,
+    SubmitResponse,
+)
+from decon.server.paths import PathRefused, check_submitted_path
+from decon.server.runtime import LOADING, ServerRuntime
+
+
+def _error(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"error": message})
+
+
+def status_body(rec: JobRecord) -> dict[str, str]:
+    """The /status answer for a job: paths only once completed, the error only when failed."""
+    body = {"job_id": rec.job_id, "status": rec.status}
+    if rec.status == "completed":
+        if rec.output_path:
+            body["output_path"] = rec.output_path
+        if rec.purified_path:
+            body["purified_path"] = rec.purified_path
+    elif rec.status == "failed":
+        body["error"] = rec.error or "unknown error"
+    return body
+
+
+def create_app(runtime: ServerRuntime) -> FastAPI:
+    app = FastAPI(
+        title="decon server",
+        version=__version__,
+        description="Submit training files for contamination detection against a reference index "
+                    "built once at start-up; poll for each job's report and cleaned file.",
+    )
+
+    @app.get("/health", response_model=HealthResponse,
+             responses={503: {"model": LoadingResponse,
+                              "description": "Index still loading, or the server is shutting down"}})
+    async def health() -> JSONResponse:
+        """Server settings, queue depth, job counts and worker processes (503 while loading)."""
+        if runtime.state == LOADING:
+            return JSONResponse(status_code=503, content={"status": "loading"})
+        body = runtime.health()
+        return JSONResponse(status_code=503 if body["status"] != "ok" else 200, content=body)
+
+    @app.post("/submit", response_model=SubmitResponse,
+              responses={400: {"model": ErrorResponse, "description": "Missing, non-file or unsupported path"},
+                         403: {"model": ErrorResponse, "description": "Path outside the allowed roots"},
+                         503: {"model": ErrorResponse, "description": "Server is shutting down"}})
+    def submit(request: SubmitRequest) -> JSONResponse:
+        """Queue a training file; returns the job id to poll."""
+        if not runtime.table.accepting:
+            return _error(503, "server is shutting down; not accepting new jobs")
+        try:
+            path = check_submitted_path(request.file_path, runtime.settings.allowed_roots)
+        except PathRefused as refused:
+            return _error(refused.status_code, refused.message)
+        rec = runtime.table.submit(path)
+        if rec is None:
+            return _error(503, "server is shutting down; not accepting new jobs")
+        return JSONResponse(content={"job_id": rec.job_id})
+
+    @app.get("/status/{job_id}", response_model=JobStatusResponse, response_model_exclude_none=True,
+             responses={404: {"model": ErrorResponse, "description": "Unknown job id"}})
+    async def status(job_id: str) -> JSONResponse:
+        """A job's state; output_path appears only when contamination was found."""
+        rec = runtime.table.get(job_id)
+        if rec is None:
+            return _error(404, "Job not found")
+        return JSONResponse(content=status_body(rec))
+
+    return app

@@ -1,0 +1,168 @@
+"""The `decon server` sub-command: flags, start-up announcements and launching the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import inspect
+import socket
+import sys
+from typing import Any
+
+from decon.errors import DeconError
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_GRACE = 30.0
+
+
+def register(subparsers: Any) -> None:
+    from decon.detect.args import add_detection_args
+
+    parser = subparsers.add_parser(
+        "server",
+        help="Run decon as an HTTP server for orchestrated pipelines",
+        description="Build the reference index once, then scan training files submitted over HTTP "
+                    "(POST /submit, GET /status/{job_id}, GET /health; API docs at /docs).",
+    )
+    srv = parser.add_argument_group("Server Configuration")
+    srv.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="PORT",
+                     help=f"Port to listen on (0 picks a free port) [default: {DEFAULT_PORT}]")
+    srv.add_argument("--host", default=DEFAULT_HOST, metavar="ADDR",
+                     help=f"Address to listen on [default: {DEFAULT_HOST}]")
+    srv.add_argument("--allowed-root", action="append", metavar="DIR",
+                     help="Only accept files under DIR (symlinks resolved; repeatable) [default: any path]")
+    srv.add_argument("--state-dir", metavar="DIR",
+                     help="Where the job journal lives [default: <report-output-dir>/.decon-server]")
+    srv.add_argument("--shutdown-grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
+                     help="On SIGTERM/SIGINT, how long running jobs may take to finish before they are "
+                          f"interrupted (and kept pending) [default: {DEFAULT_GRACE:g}]")
+    add_detection_args(parser)
+    parser.set_defaults(func=run)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind and listen now, so the port is taken (and reported) before the index is built."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise DeconError(f"cannot resolve --host {host}: {exc.strerror}") from None
+    family, socktype, proto, _name, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise DeconError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(False)
+    return sock
+
+
+def _announce(settings: Any, config: Any) -> None:
+    _say(f"Running server with mode: {config.mode}")
+    _say(f"Using {settings.workers} worker threads")
+    hint = " (set report directory with --report-output-dir)" if settings.report_dir_generated else ""
+    _say(f"Contamination report output directory: {settings.report_dir}{hint}")
+    if settings.purify:
+        hint = " (set cleaned directory with --cleaned-output-dir)" if settings.cleaned_dir_generated else ""
+        _say(f"Cleaned output directory: {settings.cleaned_dir}{hint}")
+    _say(f"Job journal: {settings.state_dir}")
+    if settings.allowed_roots:
+        _say("Accepting files under: " + ", ".join(str(r) for r in settings.allowed_roots))
+
+
+def _build_index(api: Any, config: Any, use_cache: bool) -> Any:
+    """The engine's build_index; --no-index-cache reaches the cache layer when the API has no switch."""
+    if use_cache or "use_cache" in inspect.signature(api.build_index).parameters:
+        kwargs = {} if use_cache else {"use_cache": False}
+        return api.build_index(config, progress=True, **kwargs)
+    try:
+        from decon.detect.index_cache import load_or_build_index
+    except ImportError:
+        return api.build_index(config, progress=True)
+    return load_or_build_index(config, use_cache=False, progress=True)
+
+
+def _index_summary(index: Any) -> str:
+    """The engine's index summary table when it offers one, else one line."""
+    stats = getattr(index, "stats", None)
+    if stats is not None:
+        try:
+            from decon.detect.display import index_summary_table
+
+            return index_summary_table(stats).rstrip("\n")
+        except (ImportError, AttributeError, TypeError, ValueError):
+            pass
+    return f"Reference index built ({type(index).__name__})"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server; returns 0 after a graceful shutdown."""
+    import uvicorn
+
+    from decon.detect import api
+    from decon.detect.args import config_from_args, validate_paths
+    from decon.server.app import create_app
+    from decon.server.jobs import JobTable
+    from decon.server.journal import JobJournal
+    from decon.server.runtime import ServerRuntime
+    from decon.server.settings import create_output_dirs, settings_from
+    from decon.server.shutdown import DrainingServer, GracefulShutdown
+
+    config = config_from_args(args)
+    validate_paths(config, need_training=False)
+    if config.mode != "simple":
+        raise DeconError(f"unsupported mode for server: {config.mode}")
+    settings = settings_from(args, config)
+    create_output_dirs(settings)
+    _announce(settings, config)
+
+    journal = JobJournal(settings.state_dir)
+    table = JobTable(journal)
+    try:
+        known, requeued = table.recover()
+        if known:
+            _say(f"Journal holds {known} job(s); {requeued} unfinished job(s) queued again")
+        sock = _bind(settings.host, settings.port)
+    except BaseException:
+        table.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    _say(f"Server listening on http://{shown_host}:{port}")
+
+    use_cache = not getattr(args, "no_index_cache", False)
+
+    def build(cfg: Any) -> Any:
+        _say("Building index...")
+        index = _build_index(api, cfg, use_cache)
+        _say(_index_summary(index))
+        return index
+
+    runtime = ServerRuntime(settings, config, table, build, log=_say)
+    shutdown = GracefulShutdown(runtime, settings.shutdown_grace, log=_say)
+    uv_config = uvicorn.Config(create_app(runtime), log_level="warning", access_log=False,
+                               lifespan="off", timeout_graceful_shutdown=10)
+    server = DrainingServer(uv_config, shutdown.on_signal)
+    shutdown.server = server
+    runtime.start_loading(on_failure=shutdown.stop_now)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        if not shutdown.done.is_set():  # stopped without a signal (start-up failure or crash)
+            runtime.begin_shutdown()
+            runtime.drain(0.0)
+    if runtime.error is not None:
+        if isinstance(runtime.error, DeconError):
+            raise runtime.error
+        raise DeconError(str(runtime.error))
+    print("Server stopped.", file=sys.stderr, flush=True)
+    return 0

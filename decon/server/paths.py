@@ -1,0 +1,50 @@
+"""Checks on a submitted file path before a job is created."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from decon.common.file_io import SUPPORTED_EXTENSIONS, is_data_file
+
+
+class PathRefused(Exception):
+    """The submitted path cannot become a job; ``status_code`` is the HTTP answer (400 or 403)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def resolve_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Allowed roots with symlinks resolved (the form submitted paths are compared against)."""
+    return [Path(os.path.realpath(r)) for r in roots]
+
+
+def is_within(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def check_submitted_path(raw: str, allowed_roots: Sequence[Path] = ()) -> str:
+    """Validate ``raw`` and return it as an absolute path; raise PathRefused with a one-line reason.
+
+    Relative paths are taken from the server's working directory. With ``allowed_roots``, the path
+    after resolving symlinks must lie inside one of them (checked first, so the answer for a path
+    outside the roots does not reveal whether it exists).
+    """
+    if not raw or "\x00" in raw:
+        raise PathRefused(400, "file_path is empty or invalid")
+    absolute = os.path.abspath(raw)
+    if allowed_roots:
+        real = Path(os.path.realpath(absolute))
+        if not is_within(real, allowed_roots):
+            raise PathRefused(403, f"file_path is outside the allowed roots: {raw}")
+    if not os.path.exists(absolute):
+        raise PathRefused(400, f"file does not exist: {raw}")
+    if not os.path.isfile(absolute):
+        raise PathRefused(400, f"not a regular file: {raw}")
+    if not is_data_file(absolute):
+        raise PathRefused(400, f"unsupported file type (expected one of {', '.join(SUPPORTED_EXTENSIONS)}): {raw}")
+    return absolute
