@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark `decon server` on loopback.
 
-1. /status throughput: N concurrent pollers (default 8), each with a keep-alive session, hammer
-   GET /status/{job_id} for a bounded time; prints requests/s and latency percentiles.
+1. /status throughput: N concurrent pollers (default 8; separate processes, each with one keep-alive
+   connection and a minimal HTTP client) repeat GET /status/{job_id} for a bounded time; prints
+   requests/s and latency percentiles.
 2. Per-file overhead: the same file scanned (a) in-process with decon.detect.api (scan_file +
-   write_report) and (b) as a server job (submit -> completed, seen by a client polling every 1 ms);
+   write_report) and (b) as a server job (submit -> completed, seen by a keep-alive client polling every 1 ms);
    prints medians and the difference, plus the server-side split from the job journal.
 
 By default it starts its own server (tests' small reference set, 2 workers) on a free loopback port:

@@ -219,6 +219,7 @@ def test_hundred_jobs_two_workers_none_lost_or_duplicated(shared, engine):
 
     after = shared.health().json()
     assert after["jobs"]["completed"] - before["completed"] == 100
+    assert sum(after["jobs"].values()) - sum(before.values()) == 100  # each job counted in one state
     assert after["jobs"]["pending"] == after["jobs"]["processing"] == 0
     assert after["queue_depth"] == 0
     purified = [p for p in (shared.base / "cleaned").iterdir() if p.name.split(".")[0] in set(job_ids)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -96,10 +97,12 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
+        """SIGKILL the server and anything left in its session (its worker processes)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-        # a killed server's workers see their pipe close and exit; reap nothing else here
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # started with start_new_session: the group is ours
 
     # ---- API helpers ---------------------------------------------------------------------------
     def submit(self, path: str | Path) -> requests.Response:

@@ -25,7 +25,14 @@ from decon.common.text import clean_text
 from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
 from decon.detect.cluster import Cluster, find_clusters
 from decon.detect.reference_index import ReferenceIndex
-from decon.detect.scoring import F32, ZERO, combined_score, idf, interpolate_threshold, minimum_question_idf_threshold
+from decon.detect.scoring import (
+    F32,
+    ZERO,
+    combined_score,
+    idf,
+    interpolate_threshold,
+    minimum_question_idf_threshold,
+)
 
 BATCH_LINES = 2048
 CONTEXT_BEFORE = 30

@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Ragged:
 class _Record:
     """One reference line that passed the filters (build-time only)."""
 
+    raw_idx: int
     doc_id: int
     eval_key: str
     line_num: int
@@ -216,13 +218,41 @@ def _snippet(cleaned: str) -> str:
     return " ".join(words[:SNIPPET_WORDS])
 
 
-def _encode_all(tok: Tokenizer, texts: list[str], threads: int) -> list[np.ndarray]:
-    """Tokenise ``" " + text`` for each text (upstream pads evals with a leading space)."""
-    if not texts:
-        return []
-    padded = [" " + t for t in texts]
-    encoded = tok.encode_batch(padded, num_threads=max(1, threads))
-    return [np.asarray(e, dtype=np.int64) for e in encoded]
+def encode_flat(tok: Tokenizer, texts: list[str | None], threads: int) -> Ragged:
+    """Tokenise ``" " + text`` for each text (upstream pads evals with a leading space) into one
+    flat array; ``None`` or empty texts get no tokens. Threads each take a contiguous share."""
+    idx = [i for i, t in enumerate(texts) if t]
+    padded = [" " + texts[i] for i in idx]  # type: ignore[operator]
+    enc = tok.encoding
+    if enc is not None and threads > 1 and len(padded) > 1000:
+        from concurrent.futures import ThreadPoolExecutor
+
+        step = -(-len(padded) // threads)
+        chunks = [padded[i:i + step] for i in range(0, len(padded), step)]
+        with ThreadPoolExecutor(threads) as ex:
+            parts = list(ex.map(lambda c: [enc.encode_ordinary(t) for t in c], chunks))
+        encoded = [e for part in parts for e in part]
+    elif enc is not None:
+        encoded = [enc.encode_ordinary(t) for t in padded]
+    else:
+        encoded = tok.encode_batch(padded)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    lengths[idx] = [len(e) for e in encoded]
+    ptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(ptr[-1]))
+    return Ragged(flat, ptr)
+
+
+def _take(r: Ragged, rows: np.ndarray) -> Ragged:
+    """The given rows of ``r``, in that order, as a new Ragged."""
+    lengths = np.diff(r.ptr)[rows]
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    if ptr[-1] == 0:
+        return Ragged(np.empty(0, dtype=r.values.dtype), ptr)
+    starts = np.repeat(r.ptr[:-1][rows] - ptr[:-1], lengths)
+    return Ragged(r.values[np.arange(ptr[-1]) + starts], ptr)
 
 
 def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceIndex:
@@ -249,27 +279,29 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     p_clean = [clean_text(_str_or(r.get("passage")), punct) for _, _, r in raw]
     has_answer_field = [("answer" in r) for _, _, r in raw]
 
-    combined: list[str] = []
-    for k in range(len(raw)):
-        parts = []
-        if config.index_passages and p_clean[k]:
-            parts.append(p_clean[k])
-        if q_clean[k]:
-            parts.append(q_clean[k])
-        if config.index_answers and has_answer_field[k] and a_clean[k]:
-            parts.append(a_clean[k])
-        combined.append(" ".join(parts))
+    # Each part is tokenised once; a record's token count is the sum over its parts (tokens never
+    # span the single space joining cleaned parts, so this equals counting the joined text).
+    q_in = [q or None for q in q_clean]
+    a_in = [a if (config.index_answers and has_answer_field[k] and a) else None for k, a in enumerate(a_clean)]
+    p_in = [p if (config.index_passages and p) else None for p in p_clean]
+    toks = {name: encode_flat(tok, texts, threads) for name, texts in (("q", q_in), ("a", a_in), ("p", p_in))}
 
-    token_ok = [True] * len(raw)
+    def words(k: int) -> list[str]:
+        return [w for part in (p_in[k], q_in[k], a_in[k]) if part for w in part.split()]
+
+    token_ok = np.ones(len(raw), dtype=bool)
     if config.eval_min_token_length > 0:
         if config.tokenizer_str == "word":
-            counts = [len(c.split()) for c in combined]
+            counts = np.array([len(words(k)) for k in range(len(raw))], dtype=np.int64)
         else:
             space = np.fromiter(tok.space_token_ids, dtype=np.int64) if tok.space_token_ids else _EMPTY_I64
-            counts = []
-            for toks in _encode_all(tok, combined, threads):
-                counts.append(int(len(toks) - np.isin(toks, space).sum()) if len(space) else len(toks))
-        token_ok = [c >= config.eval_min_token_length for c in counts]
+            counts = np.zeros(len(raw), dtype=np.int64)
+            for r in toks.values():
+                nonspace = ~np.isin(r.values, space) if len(space) else np.ones(len(r.values), bool)
+                csum = np.zeros(len(r.values) + 1, dtype=np.int64)
+                np.cumsum(nonspace, out=csum[1:])
+                counts += csum[r.ptr[1:]] - csum[r.ptr[:-1]]
+        token_ok = counts >= config.eval_min_token_length
 
     seen_fp: set[tuple[str, str]] = set()
     records: list[_Record] = []
@@ -277,7 +309,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
         if not token_ok[k]:
             stats.skipped_min_tokens += 1
             continue
-        if config.eval_min_unique_word_count > 0 and len(set(combined[k].split())) < config.eval_min_unique_word_count:
+        if config.eval_min_unique_word_count > 0 and len(set(words(k))) < config.eval_min_unique_word_count:
             stats.skipped_min_unique_words += 1
             continue
         fp = r.get("fingerprint") if isinstance(r.get("fingerprint"), str) else None
@@ -293,6 +325,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
         p_processed = config.index_passages and bool(_str_or(r.get("passage")))
         is_correct = r.get("is_correct")
         records.append(_Record(
+            raw_idx=k,
             doc_id=int(r["doc_id"]) & 0xFFFFFFFF,
             eval_key=r["eval_key"],
             line_num=line_num,
@@ -305,9 +338,10 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
             a_clean=a_clean[k] if a_processed else None,
             p_clean=p_clean[k] if p_processed else None,
         ))
-    del raw, q_clean, a_clean, p_clean, combined
+    kept = np.array([r.raw_idx for r in records], dtype=np.int64)
+    del raw, q_clean, a_clean, p_clean
 
-    arrays, meta = _assemble(records, config, tok, threads, stats)
+    arrays, meta = _assemble(records, config, {k: _take(v, kept) for k, v in toks.items()}, stats)
     meta["reference_files"] = [f.name for f in files]
     stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
                                   + stats.skipped_min_unique_words)
@@ -315,46 +349,72 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
 
 
+def sorted_unique(x: np.ndarray, *, counts: bool = False):  # noqa: ANN201
+    """Sorted distinct values (optionally with counts); sort-based, faster than np.unique here."""
+    a = np.sort(x, kind="stable")
+    if len(a) == 0:
+        return (a, np.empty(0, dtype=np.int64)) if counts else a
+    flag = np.empty(len(a), dtype=bool)
+    flag[0] = True
+    np.not_equal(a[1:], a[:-1], out=flag[1:])
+    u = a[flag]
+    if not counts:
+        return u
+    starts = np.flatnonzero(flag)
+    return u, np.diff(np.append(starts, len(a)))
+
+
+def first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``keys`` in processing order: (sorted distinct keys, their ids, id of every key).
+
+    Ids number the distinct keys in order of first appearance.
+    """
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    flag = np.empty(len(sk), dtype=bool)
+    if len(sk):
+        flag[0] = True
+        np.not_equal(sk[1:], sk[:-1], out=flag[1:])
+    group = np.cumsum(flag) - 1
+    uniq = sk[flag]
+    first = order[flag]  # stable sort: the first occurrence of each key
+    id_of_uniq = np.empty(len(uniq), dtype=np.int64)
+    id_of_uniq[np.argsort(first, kind="stable")] = np.arange(len(uniq), dtype=np.int64)
+    ids = np.empty(len(keys), dtype=np.int64)
+    ids[order] = id_of_uniq[group]
+    return uniq, id_of_uniq, ids
+
+
 def _unique_rows(seg: np.ndarray, values: np.ndarray, n_seg: int) -> Ragged:
     """Per segment, the sorted distinct values (``seg`` gives each value's segment)."""
     if len(values) == 0:
         return Ragged(np.empty(0, dtype=np.int64), np.zeros(n_seg + 1, dtype=np.int64))
-    order = np.lexsort((values, seg))
-    s, v = seg[order], values[order]
-    keep = np.ones(len(v), dtype=bool)
-    keep[1:] = (s[1:] != s[:-1]) | (v[1:] != v[:-1])
-    s, v = s[keep], v[keep]
+    seg = seg.astype(np.int64, copy=False)
+    values = values.astype(np.int64, copy=False)
+    if values.min() >= 0 and values.max() < (1 << 32) and n_seg < (1 << 31):
+        packed = sorted_unique((seg << 32) | values)
+        s, v = packed >> 32, packed & 0xFFFFFFFF
+    else:
+        order = np.lexsort((values, seg))
+        s, v = seg[order], values[order]
+        keep = np.ones(len(v), dtype=bool)
+        keep[1:] = (s[1:] != s[:-1]) | (v[1:] != v[:-1])
+        s, v = s[keep], v[keep]
     ptr = np.zeros(n_seg + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n_seg), out=ptr[1:])
     return Ragged(v, ptr)
 
 
-def _flat(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    r = Ragged.from_rows(rows, np.int64)
-    return r.values, r.ptr
-
-
-def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, threads: int,
+def _assemble(records: list[_Record], config: DetectionConfig, toks: dict[str, Ragged],
               stats: IndexStats) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_rec = len(records)
-    q_tokens = _encode_all(tok, [r.q_clean for r in records], threads)
-    q_valid = np.array([bool(r.q_clean) for r in records], dtype=bool)
-    for i in np.flatnonzero(~q_valid):
-        q_tokens[i] = _EMPTY_I64
-    a_idx = [i for i, r in enumerate(records) if r.a_clean]
-    p_idx = [i for i, r in enumerate(records) if r.p_clean]
-    a_enc = _encode_all(tok, [records[i].a_clean for i in a_idx], threads)  # type: ignore[misc]
-    p_enc = _encode_all(tok, [records[i].p_clean for i in p_idx], threads)  # type: ignore[misc]
-    a_tokens: list[np.ndarray] = [_EMPTY_I64] * n_rec
-    p_tokens: list[np.ndarray] = [_EMPTY_I64] * n_rec
-    for i, t in zip(a_idx, a_enc, strict=True):
-        a_tokens[i] = t
-    for i, t in zip(p_idx, p_enc, strict=True):
-        p_tokens[i] = t
-    has_a_tok = np.zeros(n_rec, dtype=bool)
-    has_a_tok[a_idx] = True
-    has_p_tok = np.zeros(n_rec, dtype=bool)
-    has_p_tok[p_idx] = True
+    q_flat, q_ptr = toks["q"].values, toks["q"].ptr
+    a_flat, a_ptr = toks["a"].values, toks["a"].ptr
+    p_flat, p_ptr = toks["p"].values, toks["p"].ptr
+    q_len, a_len, p_len = np.diff(q_ptr), np.diff(a_ptr), np.diff(p_ptr)
+    q_valid = q_len > 0
+    has_a_tok = a_len > 0
+    has_p_tok = p_len > 0
 
     stats.lines_indexed = int(q_valid.sum())
     if stats.lines_indexed == 0:
@@ -376,22 +436,16 @@ def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, t
 
     # ---- all n-gram keys in processing order -> ids in first-seen order --------------------
     n, an, pn = config.ngram_size, config.answer_ngram_size, config.passage_ngram_size
-    q_flat, q_ptr = _flat(q_tokens)
     qk, qr, qp = flat_ngram_hashes(q_flat, q_ptr, n)
-    q_len = np.diff(q_ptr)
     short = np.flatnonzero((q_len > 0) & (q_len < n))
     if len(short):
-        qk = np.concatenate([qk, np.array([sequence_hash(q_tokens[i]) for i in short], dtype=np.uint64)])
+        qk = np.concatenate([qk, np.array([sequence_hash(q_flat[q_ptr[i]:q_ptr[i + 1]]) for i in short], dtype=np.uint64)])
         qr = np.concatenate([qr, short.astype(np.int64)])
         qp = np.concatenate([qp, np.zeros(len(short), dtype=np.int64)])
-    a_flat, a_ptr = _flat(a_tokens)
-    a_len = np.diff(a_ptr)
     a_ng_rec_ok = has_a_tok & (a_len > config.short_answer_token_threshold) & (a_len >= an)
     ak, ar, ap = flat_ngram_hashes(a_flat, a_ptr, an)
     sel = a_ng_rec_ok[ar] if len(ar) else np.zeros(0, bool)
     ak, ar, ap = ak[sel], ar[sel], ap[sel]
-    p_flat, p_ptr = _flat(p_tokens)
-    p_len = np.diff(p_ptr)
     pk, pr, pp = flat_ngram_hashes(p_flat, p_ptr, pn)
 
     keys = np.concatenate([qk, ak, pk])
@@ -399,12 +453,8 @@ def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, t
     kind = np.concatenate([np.zeros(len(qk), np.int8), np.ones(len(ak), np.int8), np.full(len(pk), 2, np.int8)])
     pos = np.concatenate([qp, ap, pp])
     order = np.lexsort((pos, kind, rec))
-    keys_o = keys[order]
-    uniq, first, inverse = np.unique(keys_o, return_index=True, return_inverse=True)
+    uniq, id_of_uniq, ids_o = first_seen_ids(keys[order])
     n_ids = len(uniq)
-    id_of_uniq = np.empty(n_ids, dtype=np.int64)
-    id_of_uniq[np.argsort(first, kind="stable")] = np.arange(n_ids, dtype=np.int64)
-    ids_o = id_of_uniq[inverse]
     ids = np.empty_like(ids_o)
     ids[order] = ids_o
     q_ids, a_ids, p_ids = np.split(ids, [len(qk), len(qk) + len(ak)])
@@ -434,7 +484,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, t
         _unique_rows(np.repeat(np.arange(n_rec), p_len), p_flat, n_rec).values,
     ]
     all_tok = np.concatenate(seg_tokens)
-    tok_keys, tok_freq = np.unique(all_tok, return_counts=True)
+    tok_keys, tok_freq = sorted_unique(all_tok, counts=True)
 
     # ---- answers -----------------------------------------------------------------------------
     rec_a_set = _unique_rows(np.repeat(np.arange(n_rec), a_len), a_flat, n_rec)
@@ -443,7 +493,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, t
     answer_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
     nz = a_df > 0
     answer_ngram_idf[nz] = idf_array(total_docs, a_df[nz])
-    answer_token_keys = np.unique(rec_a_set.values)
+    answer_token_keys = sorted_unique(rec_a_set.values)
     freq_pos = np.searchsorted(tok_keys, answer_token_keys)
     answer_token_idf = idf_array(total_docs, tok_freq[freq_pos]) if len(answer_token_keys) else np.empty(0, np.float32)
 
@@ -458,7 +508,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, tok: Tokenizer, t
         np.nan_to_num(passage_ngram_idf[rec_p_ng.values], nan=0.0), rec_p_ng.ptr)
 
     def per_doc(r: Ragged) -> Ragged:
-        return Ragged.from_rows([r.row(i) for i in fr], r.values.dtype if len(r.values) else np.int64)
+        return _take(r, fr)
 
     a_len_rec = np.where(has_a_tok, a_len, 0)
     p_len_rec = np.where(has_p_tok, p_len, 0)

@@ -60,6 +60,7 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
                          503: {"model": ErrorResponse, "description": "Server is shutting down"}})
     def submit(request: SubmitRequest) -> JSONResponse:
         """Queue a training file; returns the job id to poll."""
+        # A plain (threaded) handler: stat() on a slow network mount must not stall the event loop.
         if not runtime.table.accepting:
             return _error(503, "server is shutting down; not accepting new jobs")
         try:
