@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint bench quickstart
+.PHONY: setup test lint quickstart
 
-setup:
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+PYTEST_ARGS ?= -q
 
 test: setup
-	$(BIN)/python -m pytest -q
+	DECON_QUIET=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check decon orchestrator tests scripts
 
 quickstart: setup
-	$(BIN)/decon detect --training-dir fixtures/training --evals-dir fixtures/reference --report-output-dir /tmp/decon-quickstart
+	$(BIN)/decon detect --training-dir fixtures/training --report-output-dir /tmp/decon-quickstart \
+		--purify --cleaned-output-dir /tmp/decon-quickstart-cleaned
 
 -include mk/*.mk
