@@ -21,7 +21,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -151,7 +151,7 @@ def _gpt2_data_gym_ranks() -> dict[bytes, int]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_mergeable_ranks(encoding: str) -> dict[bytes, int]:
     """Verified mergeable ranks of ``encoding`` (cl100k_base, o200k_base, r50k_base, p50k_base).
 
@@ -222,7 +222,7 @@ def _encoding_spec(name: str) -> dict:
     raise ValueError(f"not a BPE tokenizer name: {name!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def bpe_encoding(name: str) -> tiktoken.Encoding:
     """The tiktoken Encoding for a BPE tokenizer name (``cl100k``, ``o200k``, ``r50k``, ...)."""
     return tiktoken.Encoding(**_encoding_spec(name))
@@ -464,7 +464,11 @@ class Tokenizer:
         return f"Tokenizer({self.name!r})"
 
 
-@lru_cache(maxsize=None)
+@cache
+def _shared_tokenizer(name: str) -> Tokenizer:
+    return Tokenizer(name)
+
+
 def get_tokenizer(name: str = DEFAULT_TOKENIZER) -> Tokenizer:
     """The process-wide tokenizer for ``name``."""
-    return Tokenizer(name)
+    return _shared_tokenizer(name)
