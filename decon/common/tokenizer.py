@@ -241,6 +241,7 @@ def bpe_encoding(name: str) -> tiktoken.Encoding:
 # it, bar further Extend/Format/ZWJ(+pictograph).
 
 
+@cache
 def _word_break_classes() -> dict[str, str]:
     """Regex character-class bodies (ranges) per Word_Break value, plus ``ExtPict`` and ``ALetterExtPict``.
 
@@ -414,7 +415,7 @@ class Tokenizer:
             self._encode = self.encoding.encode_ordinary
             self.space_token_ids = SPACE_TOKEN_IDS[name]
         elif name == "uniseg":
-            _word_bound_regex()
+            _word_bound_regex(True), _word_bound_regex(False), _hebrew_letter_search()  # build now
             self._encode = uniseg_encode
             self.space_token_ids = SPACE_TOKEN_IDS[name]
         else:

@@ -28,6 +28,7 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
     """Expand around ``hit``; ``qid_at[i]`` is the question n-gram id at position i or -1."""
     init_id = qid_at[hit]
     init_docs = docs_of(init_id)
+    cache = getattr(docs_of, "cache", {})
     doc_freq = {init_id: len(init_docs)}
     matches = {d: {init_id} for d in init_docs}
     misses = dict.fromkeys(init_docs, 0)
@@ -50,7 +51,9 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
             cur += direction
             nid = qid_at[cur]
             if nid >= 0:
-                docs = docs_of(nid)
+                docs = cache.get(nid)
+                if docs is None:
+                    docs = docs_of(nid)
                 if nid not in doc_freq:
                     doc_freq[nid] = len(docs)
                 inter = active & docs

@@ -29,9 +29,9 @@ from decon.detect.scoring import (
     F32,
     ZERO,
     combined_score,
-    idf,
     interpolate_threshold,
     minimum_question_idf_threshold,
+    segmented_f32_sum,
 )
 
 BATCH_LINES = 2048
@@ -101,6 +101,9 @@ class Scanner:
         self.threshold = F32(config.contamination_score_threshold)
         self.docs_of = _DocSets(index, config.ngram_bucket_lru_cache)
         self.has_q = index.q_df > 0
+        self.required_q = np.array(
+            [interpolate_threshold(int(t), config.perfect_match_decay_start, config.perfect_match_decay_end,
+                                   self.min_q) for t in index.token_count], dtype=np.float32)
 
     # ---- file level ------------------------------------------------------------------------
     def scan_file(self, path: str | os.PathLike[str], label: str | None = None) -> FileResult:
@@ -153,10 +156,7 @@ class Scanner:
         res.lines_processed += int(long_enough.sum())
         if total < n:
             return
-        ids = self.index.lookup(ngram_hashes(flat, n))
-        qid = np.where(ids >= 0, ids, -1)
-        if len(qid):
-            qid[qid >= 0] = np.where(self.has_q[qid[qid >= 0]], qid[qid >= 0], -1)
+        qid = self.index.lookup_question(ngram_hashes(flat, n))
         hits = np.flatnonzero(qid >= 0)
         if len(hits) == 0:
             return
@@ -182,8 +182,8 @@ class Scanner:
         out: list[dict[str, Any]] = []
         for cluster in clusters:
             passing = []
-            for slot in sorted(cluster.matches):
-                entry = self._evaluate(slot, cluster, tokens, line_num, label)
+            for slot, idf_overlap, required in self._question_candidates(cluster):
+                entry = self._evaluate(slot, cluster, tokens, line_num, label, idf_overlap, required)
                 if entry is not None:
                     passing.append((slot, entry))
             # the best-scoring record per (eval, instance, question start); ties: lowest doc_id
@@ -199,23 +199,29 @@ class Scanner:
             out.extend(e for _, e in chosen)
         return out
 
+    def _question_candidates(self, cluster: Cluster) -> list[tuple[int, np.float32, np.float32]]:
+        """Documents of a cluster whose question IDF overlap reaches the (length-adjusted) minimum,
+        with that overlap and the required value; computed for the whole cluster at once."""
+        index = self.index
+        slots = sorted(cluster.matches)
+        rows = [sorted(cluster.matches[s]) for s in slots]
+        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=ptr[1:])
+        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(ptr[-1]))
+        sums = segmented_f32_sum(index.q_idf[ids], ptr)
+        slot_arr = np.array(slots, dtype=np.int64)
+        totals = index.question_idf_sum[slot_arr]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overlap = np.where(totals > 0, sums / totals, np.float32(0.0)).astype(np.float32)
+        required = self.required_q[slot_arr]
+        keep = (overlap >= self.min_q) & (overlap >= required)
+        return [(slots[i], overlap[i], required[i]) for i in np.flatnonzero(keep).tolist()]
+
     def _evaluate(self, slot: int, cluster: Cluster, tokens: np.ndarray, line_num: int,
-                  label: str) -> dict[str, Any] | None:
+                  label: str, idf_overlap: np.float32, required: np.float32) -> dict[str, Any] | None:
         cfg, index, n = self.config, self.index, self.n
-        matched = sorted(cluster.matches[slot])
-        q_total = index.question_idf_sum[slot]
-        acc = ZERO
-        total_docs = index.total_docs
-        for nid in matched:
-            acc = F32(acc + idf(total_docs, cluster.doc_freq[nid]))
-        idf_overlap = F32(acc / q_total) if q_total > 0 else ZERO
-        if idf_overlap < self.min_q:
-            return None
+        matched = cluster.matches[slot]
         eval_len = int(index.token_count[slot])
-        required = interpolate_threshold(eval_len, cfg.perfect_match_decay_start, cfg.perfect_match_decay_end,
-                                         self.min_q)
-        if idf_overlap < required:
-            return None
         start, end = cluster.bounds[slot]
         cluster_len = (end + n - 1) - start + 1
         excess = max(cluster_len - eval_len, 0)

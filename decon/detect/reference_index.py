@@ -33,6 +33,7 @@ from decon.detect.scoring import idf_array, segmented_f32_sum
 from decon.errors import DeconError
 
 SNIPPET_WORDS = 1000
+_FILTER_BITS = 26  # 2**26-bit filter = 8 MB
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
@@ -118,6 +119,7 @@ class ReferenceIndex:
         self.q_docs = Ragged(a["q.docs"], a["q.ptr"])
         self.q_df: np.ndarray = np.diff(a["q.ptr"]).astype(np.int64)
         self.hot: np.ndarray = a["q.hot"]
+        self.q_idf: np.ndarray = a["q.idf"]  # ln(total_docs / document frequency), float32
         self.answer_ngram_idf: np.ndarray = a["answer.ngram_idf"]
         self.passage_ngram_idf: np.ndarray = a["passage.ngram_idf"]
         self.answer_token_keys: np.ndarray = a["answer.token_keys"]
@@ -153,6 +155,38 @@ class ReferenceIndex:
     @property
     def num_docs(self) -> int:
         return len(self.doc_id)
+
+    def _question_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted keys/ids of question n-grams only, plus a bit filter over their top key bits."""
+        qt = getattr(self, "_qt", None)
+        if qt is None:
+            has_q = self.q_df[self.key_ids] > 0
+            qkeys = np.ascontiguousarray(self.key_sorted[has_q])
+            qids = np.ascontiguousarray(self.key_ids[has_q]).astype(np.int64)
+            bits = np.zeros(1 << (_FILTER_BITS - 6), dtype=np.uint64)
+            top = (qkeys >> np.uint64(64 - _FILTER_BITS)).astype(np.int64)
+            np.bitwise_or.at(bits, top >> 6, np.left_shift(np.uint64(1), (top & 63).astype(np.uint64)))
+            qt = self._qt = (qkeys, qids, bits)
+        return qt
+
+    def lookup_question(self, keys: np.ndarray) -> np.ndarray:
+        """Question n-gram ids for ``keys`` (-1 where the key is not a question n-gram).
+
+        A bit filter over the keys' top bits rejects almost every miss before the binary search.
+        """
+        qkeys, qids, bits = self._question_table()
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if len(qkeys) == 0 or len(keys) == 0:
+            return out
+        top = (keys >> np.uint64(64 - _FILTER_BITS)).astype(np.int64)
+        maybe = np.flatnonzero((bits[top >> 6] >> (top & 63).astype(np.uint64)) & np.uint64(1))
+        if len(maybe) == 0:
+            return out
+        cand = keys[maybe]
+        pos = np.minimum(np.searchsorted(qkeys, cand), len(qkeys) - 1)
+        found = qkeys[pos] == cand
+        out[maybe[found]] = qids[pos[found]]
+        return out
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """n-gram ids for ``keys`` (uint64), -1 where the n-gram is not in the index."""
@@ -518,6 +552,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, toks: dict[str, R
         "q.docs": q_sets.values.astype(np.int32),
         "q.ptr": q_sets.ptr,
         "q.hot": hot,
+        "q.idf": q_idf.astype(np.float32),
         "answer.ngram_idf": answer_ngram_idf,
         "passage.ngram_idf": passage_ngram_idf,
         "answer.token_keys": answer_token_keys.astype(np.int64),

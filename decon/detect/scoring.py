@@ -51,12 +51,22 @@ def segmented_f32_sum(values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
     """Per-segment sequential float32 sums of ``values`` split at ``ptr`` (len = segments + 1)."""
     values = values.astype(np.float32, copy=False)
     lengths = np.diff(ptr)
-    out = np.zeros(len(lengths), dtype=np.float32)
-    if len(lengths) == 0:
-        return out
-    starts = ptr[:-1]
+    n_seg = len(lengths)
+    if n_seg == 0:
+        return np.zeros(0, dtype=np.float32)
     max_len = int(lengths.max(initial=0))
-    active = np.arange(len(lengths))
+    if max_len == 0:
+        return np.zeros(n_seg, dtype=np.float32)
+    if n_seg * max_len <= 4_000_000:
+        # pad rows with zeros and accumulate along each row: sequential, one numpy call
+        grid = np.zeros((n_seg, max_len), dtype=np.float32)
+        row = np.repeat(np.arange(n_seg), lengths)
+        col = np.arange(len(values)) - np.repeat(ptr[:-1], lengths)
+        grid[row, col] = values[ptr[0]:ptr[-1]] if ptr[0] else values[:ptr[-1]]
+        return np.add.accumulate(grid, axis=1, dtype=np.float32)[:, -1].copy()
+    out = np.zeros(n_seg, dtype=np.float32)
+    starts = ptr[:-1]
+    active = np.arange(n_seg)
     for k in range(max_len):
         active = active[lengths[active] > k]
         out[active] += values[starts[active] + k]
