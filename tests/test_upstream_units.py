@@ -467,11 +467,16 @@ def test_find_short_answer_outside_window():
     assert short_answer_match(_boundary_index(), SLOT_ANSWER, 5, tokens, 2) is None
 
 
-@pytest.mark.skip(reason="upstream's helper returns an empty span (6, 5) with IDF 0.0 for an empty answer; the "
-                         "engine's short_answer_match returns None. Unreachable in detection: upstream only "
-                         "scores answers that have tokens (ordered tokens and token set are stored together)")
 def test_find_short_answer_empty_answer():
-    pass
+    """Upstream's helper reports an empty span (6, 5) for an empty answer; in detection that state is
+    unreachable (answers are only stored with tokens). The port reports no match instead."""
+    from decon.detect.reference_index import Ragged
+
+    index = _boundary_index()
+    empty = Ragged(np.empty(0, dtype=np.int64), np.zeros(len(index.answer_tokens) + 1, dtype=np.int64))
+    index.answer_tokens = empty
+    tokens = _t(0, 1, 2, 3, 4, 5, 500, 501, 502)
+    assert short_answer_match(index, SLOT_ANSWER, 5, tokens, 10) is None
 
 
 # =================================================================================================
