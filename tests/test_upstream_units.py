@@ -973,3 +973,25 @@ def test_ngram_maps_basic():
     nid = index.lookup(ngram_hashes(_t(1, 2, 3), 3)).tolist()
     assert nid == [0]
     assert len(index.q_docs.row(0)) == 3
+
+
+def test_fast_expansion_equals_stepwise_walk():
+    """The gap-based expansion gives exactly the step-by-step walk's clusters (random documents)."""
+    import random
+
+    from decon.detect.cluster import expand_cluster_stepwise
+
+    rng = random.Random(11)
+    for trial in range(3000):
+        n_ids = rng.randint(1, 8)
+        sets = {i: frozenset(rng.sample(range(6), rng.randint(1, 4))) for i in range(n_ids)}
+        length = rng.randint(1, 40)
+        qid = [rng.randrange(n_ids) if rng.random() < 0.45 else -1 for _ in range(length)]
+        hits = [i for i, v in enumerate(qid) if v >= 0]
+        if not hits:
+            continue
+        hit = rng.choice(hits)
+        max_misses = rng.randint(0, 5)
+        a = expand_cluster(hit, qid, sets.__getitem__, max_misses)
+        b = expand_cluster_stepwise(hit, qid, sets.__getitem__, max_misses)
+        assert (a.matches, a.bounds, a.end_idx) == (b.matches, b.bounds, b.end_idx), (trial, qid, hit, max_misses)

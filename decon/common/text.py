@@ -19,10 +19,15 @@ def _punct_table(punctuation_chars: str) -> dict[int, str]:
     return {ord(c): " " for c in punctuation_chars}
 
 
+_PY_ONLY_SPACE = re.compile("[\x1c-\x1f]")
+
+
 def clean_text(text: str, punctuation_chars: str) -> str:
     """Lowercase, turn configured punctuation into spaces, fold whitespace runs, trim."""
     text = text.lower()
     if punctuation_chars:
         text = text.translate(_punct_table(punctuation_chars))
-    text = _WS_RUN.sub(" ", text)
-    return text.strip(_WS_CHARS)
+    # str.split() splits on Unicode White_Space plus U+001C..U+001F, which Rust's `\s` keeps.
+    if _PY_ONLY_SPACE.search(text) is None:
+        return " ".join(text.split())
+    return _WS_RUN.sub(" ", text).strip(_WS_CHARS)

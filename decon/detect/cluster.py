@@ -23,9 +23,9 @@ class Cluster:
     end_idx: int                          # where the right walk stopped
 
 
-def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]],
-                   max_misses: int) -> Cluster:
-    """Expand around ``hit``; ``qid_at[i]`` is the question n-gram id at position i or -1."""
+def expand_cluster_stepwise(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]],
+                            max_misses: int) -> Cluster:
+    """Step-by-step expansion, literally as upstream walks (kept as the reference for tests)."""
     init_id = qid_at[hit]
     init_docs = docs_of(init_id)
     cache = getattr(docs_of, "cache", {})
@@ -80,6 +80,70 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
     return Cluster(matches, bounds, doc_freq, end_idx)
 
 
+def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]], max_misses: int,
+                   hit_positions: list[int] | None = None) -> Cluster:
+    """Expand around ``hit``; ``qid_at[i]`` is the question n-gram id at position i or -1.
+
+    Same result as the step-by-step walk, but each document is only touched where it matches:
+    a document's consecutive misses are the gaps between its matches, so a walk direction ends
+    once no document could still be alive (``frontier``), without visiting every miss.
+    """
+    if hit_positions is None:
+        hit_positions = [i for i, v in enumerate(qid_at) if v >= 0]
+    init_id = qid_at[hit]
+    init_docs = docs_of(init_id)
+    cache = getattr(docs_of, "cache", {})
+    doc_freq = {init_id: len(init_docs)}
+    matches = {d: {init_id} for d in init_docs}
+    bounds = {d: [hit, hit] for d in init_docs}
+    total = len(qid_at)
+    k = bisect_left(hit_positions, hit)
+    end_idx = hit
+    for side in (0, 1):
+        limit = hit if side == 0 else total - 1 - hit  # steps available before the edge
+        if side == 0:
+            order = hit_positions[k - 1::-1] if k > 0 else []
+        else:
+            order = hit_positions[k + 1:]
+        misses: dict[int, int] = {}
+        last: dict[int, int] = {}
+        dead: set[int] = set()
+        frontier = max(max_misses, 1)  # every document drops this many steps after its last event
+        for p in order:
+            step = hit - p if side == 0 else p - hit
+            if step > frontier or step > limit:
+                break
+            nid = qid_at[p]
+            docs = cache.get(nid)
+            if docs is None:
+                docs = docs_of(nid)
+            if nid not in doc_freq:
+                doc_freq[nid] = len(docs)
+            common = docs & init_docs if len(docs) < len(init_docs) else init_docs & docs
+            for d in common:
+                if d in dead:
+                    continue
+                m = misses.get(d, 0)
+                gap = step - last.get(d, 0) - 1
+                if gap > 0 and m + gap >= max_misses:
+                    dead.add(d)
+                    continue
+                m += gap
+                got = matches[d]
+                if nid not in got:
+                    got.add(nid)
+                    m = 0
+                misses[d] = m
+                last[d] = step
+                bounds[d][side] = p
+                reach = step + max(max_misses - m, 1)
+                if reach > frontier:
+                    frontier = reach
+        if side == 1:
+            end_idx = hit + min(frontier, limit)
+    return Cluster(matches, bounds, doc_freq, end_idx)
+
+
 def find_clusters(qid_at: list[int], hit_positions: list[int], hot: np.ndarray, sample_every: int,
                   docs_of: Callable[[int], frozenset[int]], max_misses: int) -> list[Cluster]:
     """Walk a document: probe every ``sample_every`` positions, expand each non-hot hit.
@@ -105,7 +169,7 @@ def find_clusters(qid_at: list[int], hit_positions: list[int], hot: np.ndarray, 
         if hot[qid_at[i]]:
             i += 1  # common n-gram: no cluster starts here; probe the next position
             continue
-        cluster = expand_cluster(i, qid_at, docs_of, max_misses)
+        cluster = expand_cluster(i, qid_at, docs_of, max_misses, hit_positions)
         clusters.append(cluster)
         i = max(i, cluster.end_idx + 1)
     return clusters

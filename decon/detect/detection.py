@@ -75,7 +75,7 @@ class _DocSets:
 
     def __init__(self, index: ReferenceIndex, capacity: int) -> None:
         self.index = index
-        self.capacity = max(16, capacity)
+        self.capacity = max(100_000, capacity)  # frozensets are small; misses cost a numpy row copy
         self.cache: OrderedDict[int, frozenset[int]] = OrderedDict()
 
     def __call__(self, nid: int) -> frozenset[int]:

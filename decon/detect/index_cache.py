@@ -145,6 +145,9 @@ def save_index(index: ReferenceIndex, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; entries follow the umask like files
         manifest = {}
         for name, arr in index.arrays.items():
             a = np.ascontiguousarray(arr)
