@@ -637,13 +637,13 @@ def test_traverse_left_basic():
     qid = [-1] * 7  # 9 tokens, 3-grams
     qid[5] = 1
     c = expand_cluster(5, qid, docs_of, 2)
-    assert all(b[0] <= 5 for b in c.bounds.values())
-    assert {d: tuple(b) for d, b in c.bounds.items()} == {10: (5, 5), 11: (5, 5)}
+    assert all(b[0] <= 5 for b in c.full_bounds().values())
+    assert {d: tuple(b) for d, b in c.full_bounds().items()} == {10: (5, 5), 11: (5, 5)}
 
 
 def test_traverse_left_boundary():
     c = expand_cluster(0, [1], docs_of, 2)  # 3 tokens: one n-gram, nothing to the left or right
-    assert {d: tuple(b) for d, b in c.bounds.items()} == {10: (0, 0), 11: (0, 0)}
+    assert {d: tuple(b) for d, b in c.full_bounds().items()} == {10: (0, 0), 11: (0, 0)}
     assert c.end_idx == 0
 
 
@@ -670,9 +670,9 @@ def test_expand_contamination_cluster_basic():
     qid[2] = 1
     c = expand_cluster(2, qid, docs_of, 2)
     for d in (10, 11):
-        assert d in c.matches
-        assert d in c.bounds
-    for start, end in c.bounds.values():
+        assert d in c.full_matches()
+        assert d in c.full_bounds()
+    for start, end in c.full_bounds().values():
         assert start <= end < 7
 
 
@@ -680,8 +680,8 @@ def test_expand_contamination_cluster_single_document():
     DOCS_SINGLE = {7: frozenset({10})}
     qid = [-1, 7, -1]  # 5 tokens
     c = expand_cluster(1, qid, lambda i: DOCS_SINGLE.get(i, frozenset()), 2)
-    assert list(c.matches) == [10]
-    assert list(c.bounds) == [10]
+    assert list(c.full_matches()) == [10]
+    assert list(c.full_bounds()) == [10]
 
 
 def test_document_removal_on_misses():
@@ -695,7 +695,7 @@ def test_empty_active_documents():
     # a hit whose n-gram has no documents: nothing to expand, no walk
     qid = [-1, -1, 4]
     c = expand_cluster(2, qid, docs_of, 2)
-    assert c.matches == {}
+    assert c.full_matches() == {}
     assert c.end_idx == 2
 
 
@@ -711,8 +711,8 @@ def test_cluster_intersection_and_miss_semantics():
     """
     qid = [3, -1, 1, 2, 2, -1, 3, -1]
     c = expand_cluster(2, qid, docs_of, 2)
-    assert {d: tuple(b) for d, b in c.bounds.items()} == {10: (0, 2), 11: (2, 4)}
-    assert c.matches == {10: {1, 3}, 11: {1, 2}}
+    assert {d: tuple(b) for d, b in c.full_bounds().items()} == {10: (0, 2), 11: (2, 4)}
+    assert c.full_matches() == {10: {1, 3}, 11: {1, 2}}
     assert c.doc_freq == {1: 2, 3: 3, 2: 2}
     assert c.end_idx == 6
 
@@ -726,7 +726,7 @@ def test_cluster_repeated_ngram_does_not_reset_misses():
     """
     qid = [-1, -1, 1, 2, -1, 2, -1, -1, -1, -1]
     c = expand_cluster(2, qid, docs_of, 3)
-    assert tuple(c.bounds[11]) == (2, 5)
+    assert tuple(c.full_bounds()[11]) == (2, 5)
     assert c.end_idx == 7
 
 
@@ -994,4 +994,5 @@ def test_fast_expansion_equals_stepwise_walk():
         max_misses = rng.randint(0, 5)
         a = expand_cluster(hit, qid, sets.__getitem__, max_misses)
         b = expand_cluster_stepwise(hit, qid, sets.__getitem__, max_misses)
-        assert (a.matches, a.bounds, a.end_idx) == (b.matches, b.bounds, b.end_idx), (trial, qid, hit, max_misses)
+        assert (a.full_matches(), a.full_bounds(), a.end_idx) == (b.matches, b.bounds, b.end_idx), (trial, qid, hit,
+                                                                                           max_misses)

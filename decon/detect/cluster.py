@@ -10,17 +10,53 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass
 class Cluster:
+    """Candidate eval documents of one expansion.
+
+    Documents that matched nothing beyond the seed n-gram are kept compactly in ``seed_docs``
+    (sorted slots, matched ids ``{seed_id}``, bounds ``[hit, hit]``); ``matches``/``bounds`` hold
+    the documents that matched more.
+    """
+
     matches: dict[int, set[int]]          # doc slot -> matched question n-gram ids
     bounds: dict[int, list[int]]          # doc slot -> [first, last] n-gram position
     doc_freq: dict[int, int]              # n-gram id -> number of eval documents holding it
     end_idx: int                          # where the right walk stopped
+    hit: int = 0
+    seed_id: int = -1
+    seed_docs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def seed_only(self) -> np.ndarray:
+        """Sorted slots of documents whose only match is the seed n-gram."""
+        if not self.matches:
+            return self.seed_docs
+        return self.seed_docs[~np.isin(self.seed_docs, np.fromiter(self.matches, dtype=np.int64))]
+
+    def matched(self, slot: int) -> set[int]:
+        got = self.matches.get(slot)
+        return got if got is not None else {self.seed_id}
+
+    def bound(self, slot: int) -> list[int]:
+        got = self.bounds.get(slot)
+        return got if got is not None else [self.hit, self.hit]
+
+    def full_matches(self) -> dict[int, set[int]]:
+        return {**{int(d): {self.seed_id} for d in self.seed_docs}, **self.matches}
+
+    def full_bounds(self) -> dict[int, list[int]]:
+        return {**{int(d): [self.hit, self.hit] for d in self.seed_docs}, **self.bounds}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cluster):
+            return NotImplemented
+        return (self.full_matches(), self.full_bounds(), self.doc_freq, self.end_idx) == (
+            other.full_matches(), other.full_bounds(), other.doc_freq, other.end_idx)
 
 
 def expand_cluster_stepwise(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]],
@@ -94,8 +130,8 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
     init_docs = docs_of(init_id)
     cache = getattr(docs_of, "cache", {})
     doc_freq = {init_id: len(init_docs)}
-    matches = {d: {init_id} for d in init_docs}
-    bounds = {d: [hit, hit] for d in init_docs}
+    matches: dict[int, set[int]] = {}
+    bounds: dict[int, list[int]] = {}
     total = len(qid_at)
     k = bisect_left(hit_positions, hit)
     end_idx = hit
@@ -129,7 +165,10 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
                     dead.add(d)
                     continue
                 m += gap
-                got = matches[d]
+                got = matches.get(d)
+                if got is None:
+                    got = matches[d] = {init_id}
+                    bounds[d] = [hit, hit]
                 if nid not in got:
                     got.add(nid)
                     m = 0
@@ -141,7 +180,9 @@ def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozens
                     frontier = reach
         if side == 1:
             end_idx = hit + min(frontier, limit)
-    return Cluster(matches, bounds, doc_freq, end_idx)
+    arr = getattr(docs_of, "array", None)
+    seed_docs = arr(init_id) if arr is not None else np.array(sorted(init_docs), dtype=np.int64)
+    return Cluster(matches, bounds, doc_freq, end_idx, hit=hit, seed_id=init_id, seed_docs=seed_docs)
 
 
 def find_clusters(qid_at: list[int], hit_positions: list[int], hot: np.ndarray, sample_every: int,

@@ -78,6 +78,10 @@ class _DocSets:
         self.capacity = max(100_000, capacity)  # frozensets are small; misses cost a numpy row copy
         self.cache: OrderedDict[int, frozenset[int]] = OrderedDict()
 
+    def array(self, nid: int) -> np.ndarray:
+        """The same documents as a sorted int64 array (a view into the index)."""
+        return self.index.q_docs.row(nid).astype(np.int64, copy=False)
+
     def __call__(self, nid: int) -> frozenset[int]:
         s = self.cache.get(nid)
         if s is None:
@@ -203,26 +207,40 @@ class Scanner:
         """Documents of a cluster whose question IDF overlap reaches the (length-adjusted) minimum,
         with that overlap and the required value; computed for the whole cluster at once."""
         index = self.index
-        slots = sorted(cluster.matches)
-        rows = [sorted(cluster.matches[s]) for s in slots]
-        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows], out=ptr[1:])
-        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(ptr[-1]))
-        sums = segmented_f32_sum(index.q_idf[ids], ptr)
-        slot_arr = np.array(slots, dtype=np.int64)
-        totals = index.question_idf_sum[slot_arr]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            overlap = np.where(totals > 0, sums / totals, np.float32(0.0)).astype(np.float32)
-        required = self.required_q[slot_arr]
-        keep = (overlap >= self.min_q) & (overlap >= required)
-        return [(slots[i], overlap[i], required[i]) for i in np.flatnonzero(keep).tolist()]
+        out: list[tuple[int, np.float32, np.float32]] = []
+        # documents that matched only the seed n-gram: overlap = idf(seed) / their question total
+        seed = cluster.seed_only()
+        if len(seed):
+            totals = index.question_idf_sum[seed]
+            v = index.q_idf[cluster.seed_id]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                overlap = np.where(totals > 0, v / totals, np.float32(0.0)).astype(np.float32)
+            required = self.required_q[seed]
+            keep = np.flatnonzero((overlap >= self.min_q) & (overlap >= required))
+            out.extend((int(seed[i]), overlap[i], required[i]) for i in keep.tolist())
+        if cluster.matches:
+            slots = sorted(cluster.matches)
+            rows = [sorted(cluster.matches[s]) for s in slots]
+            ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum([len(r) for r in rows], out=ptr[1:])
+            ids = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(ptr[-1]))
+            sums = segmented_f32_sum(index.q_idf[ids], ptr)
+            slot_arr = np.array(slots, dtype=np.int64)
+            totals = index.question_idf_sum[slot_arr]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                overlap = np.where(totals > 0, sums / totals, np.float32(0.0)).astype(np.float32)
+            required = self.required_q[slot_arr]
+            keep = np.flatnonzero((overlap >= self.min_q) & (overlap >= required))
+            out.extend((slots[i], overlap[i], required[i]) for i in keep.tolist())
+        out.sort(key=lambda t: t[0])
+        return out
 
     def _evaluate(self, slot: int, cluster: Cluster, tokens: np.ndarray, line_num: int,
                   label: str, idf_overlap: np.float32, required: np.float32) -> dict[str, Any] | None:
         cfg, index, n = self.config, self.index, self.n
-        matched = cluster.matches[slot]
+        matched = cluster.matched(slot)
         eval_len = int(index.token_count[slot])
-        start, end = cluster.bounds[slot]
+        start, end = cluster.bound(slot)
         cluster_len = (end + n - 1) - start + 1
         excess = max(cluster_len - eval_len, 0)
 
