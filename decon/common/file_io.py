@@ -107,6 +107,12 @@ def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
     return io.StringIO(data.decode("utf-8")).read().splitlines()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(dest: str | os.PathLike[str], mode: str = "wb") -> Iterator[BinaryIO]:
     """Write to a temporary name beside ``dest`` and rename it into place only on success."""
@@ -116,6 +122,7 @@ def atomic_output(dest: str | os.PathLike[str], mode: str = "wb") -> Iterator[Bi
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh  # type: ignore[misc]
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

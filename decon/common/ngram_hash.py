@@ -58,14 +58,15 @@ def flat_ngram_hashes(flat: np.ndarray, ptr: np.ndarray, n: int) -> tuple[np.nda
     sequence order then position order.
     """
     keys = ngram_hashes(flat, n)
-    lengths = np.diff(ptr)
-    counts = np.maximum(lengths - n + 1, 0)
-    total = int(counts.sum())
-    if total == 0:
+    if len(keys) == 0:
         e = np.empty(0, dtype=np.int64)
         return np.empty(0, dtype=np.uint64), e, e
-    seq = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
-    starts = np.repeat(ptr[:-1].astype(np.int64), counts)
-    first_of_seq = np.repeat(np.cumsum(counts) - counts, counts)
-    pos = np.arange(total, dtype=np.int64) - first_of_seq
-    return keys[starts + pos], seq, pos
+    lengths = np.diff(ptr)
+    seq_of_token = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    valid = seq_of_token[: len(keys)] == seq_of_token[n - 1:]  # window inside one sequence
+    start = np.flatnonzero(valid)
+    del valid
+    seq = seq_of_token[start].astype(np.int64)
+    del seq_of_token
+    pos = start - ptr[seq]
+    return keys[start], seq, pos

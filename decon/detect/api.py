@@ -22,9 +22,9 @@ __all__ = ["FileResult", "ReferenceIndex", "build_index", "scan_file", "write_re
 _scanners: dict[int, Scanner] = {}
 
 
-def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceIndex:
-    """Build (or load from the index cache) the reference index for ``config``."""
-    return load_or_build_index(config, progress=progress)
+def build_index(config: DetectionConfig, *, progress: bool = True, use_cache: bool = True) -> ReferenceIndex:
+    """Build (or, with ``use_cache``, load from the index cache) the reference index for ``config``."""
+    return load_or_build_index(config, use_cache=use_cache, progress=progress)
 
 
 def scan_file(path: str | os.PathLike[str], index: ReferenceIndex, config: DetectionConfig) -> FileResult:

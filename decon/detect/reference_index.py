@@ -34,6 +34,7 @@ from decon.errors import DeconError
 
 SNIPPET_WORDS = 1000
 _FILTER_BITS = 26  # 2**26-bit filter = 8 MB
+_ENCODE_CHUNK = 8192
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
@@ -252,29 +253,94 @@ def _snippet(cleaned: str) -> str:
     return " ".join(words[:SNIPPET_WORDS])
 
 
+class _Cleaner:
+    """clean_text with a memo: identical strings are cleaned once."""
+
+    def __init__(self, punct: str) -> None:
+        self.punct = punct
+        self.memo: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        got = self.memo.get(text)
+        if got is None:
+            got = self.memo[text] = clean_text(text, self.punct)
+        return got
+
+
+@dataclass
+class _Texts:
+    """One role's texts (questions, answers or passages): distinct texts tokenised once.
+
+    ``of`` maps each record to its distinct text (-1: none); ``tokens`` rows are the distinct texts.
+    """
+
+    of: np.ndarray
+    tokens: Ragged
+
+    @classmethod
+    def build(cls, per_record: list[str | None], tok: Tokenizer, threads: int) -> _Texts:
+        index: dict[str, int] = {}
+        of = np.fromiter((-1 if t is None else index.setdefault(t, len(index)) for t in per_record),
+                         dtype=np.int64, count=len(per_record))
+        return cls(of, encode_flat(tok, list(index), threads))
+
+    def select(self, records: np.ndarray) -> _Texts:
+        return _Texts(self.of[records], self.tokens)
+
+    def lengths(self) -> np.ndarray:
+        """Token count per record (0 without text)."""
+        return self.per_record(np.diff(self.tokens.ptr))
+
+    def per_record(self, per_text: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(self.of), dtype=per_text.dtype if len(per_text) else np.int64)
+        has = self.of >= 0
+        out[has] = per_text[self.of[has]]
+        return out
+
+    def nonspace_counts(self, space: np.ndarray) -> np.ndarray:
+        r = self.tokens
+        nonspace = ~np.isin(r.values, space) if len(space) else np.ones(len(r.values), bool)
+        csum = np.zeros(len(r.values) + 1, dtype=np.int64)
+        np.cumsum(nonspace, out=csum[1:])
+        return csum[r.ptr[1:]] - csum[r.ptr[:-1]]
+
+
 def encode_flat(tok: Tokenizer, texts: list[str | None], threads: int) -> Ragged:
     """Tokenise ``" " + text`` for each text (upstream pads evals with a leading space) into one
     flat array; ``None`` or empty texts get no tokens. Threads each take a contiguous share."""
     idx = [i for i, t in enumerate(texts) if t]
-    padded = [" " + texts[i] for i in idx]  # type: ignore[operator]
     enc = tok.encoding
-    if enc is not None and threads > 1 and len(padded) > 1000:
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    pieces: list[np.ndarray] = []
+    pool = None
+    if enc is not None and threads > 1 and len(idx) > 1000:
         from concurrent.futures import ThreadPoolExecutor
 
-        step = -(-len(padded) // threads)
-        chunks = [padded[i:i + step] for i in range(0, len(padded), step)]
-        with ThreadPoolExecutor(threads) as ex:
-            parts = list(ex.map(lambda c: [enc.encode_ordinary(t) for t in c], chunks))
-        encoded = [e for part in parts for e in part]
-    elif enc is not None:
-        encoded = [enc.encode_ordinary(t) for t in padded]
-    else:
-        encoded = tok.encode_batch(padded)
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    lengths[idx] = [len(e) for e in encoded]
+        pool = ThreadPoolExecutor(threads)
+    try:
+        # chunk by chunk, so Python lists of ints (36 bytes a token) never pile up
+        for c0 in range(0, len(idx), _ENCODE_CHUNK):
+            chunk_idx = idx[c0:c0 + _ENCODE_CHUNK]
+            padded = [" " + texts[i] for i in chunk_idx]  # type: ignore[operator]
+            if enc is None:
+                encoded = tok.encode_batch(padded)
+            elif pool is not None:
+                step = -(-len(padded) // threads)
+                parts = pool.map(lambda c: [enc.encode_ordinary(t) for t in c],
+                                 [padded[i:i + step] for i in range(0, len(padded), step)])
+                encoded = [e for part in parts for e in part]
+            else:
+                encoded = [enc.encode_ordinary(t) for t in padded]
+            chunk_len = [len(e) for e in encoded]
+            lengths[chunk_idx] = chunk_len
+            pieces.append(np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=sum(chunk_len)))
+            del encoded, padded
+    finally:
+        if pool is not None:
+            pool.shutdown()
     ptr = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=ptr[1:])
-    flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(ptr[-1]))
+    flat = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int64)
     return Ragged(flat, ptr)
 
 
@@ -307,18 +373,21 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
             _parse_file(f, i, config, raw)
             bar.advance()
 
-    # Clean all texts once.
-    q_clean = [clean_text(_str_or(r.get("question")), punct) for _, _, r in raw]
-    a_clean = [clean_text(_str_or(r.get("answer")), punct) for _, _, r in raw]
-    p_clean = [clean_text(_str_or(r.get("passage")), punct) for _, _, r in raw]
+    # Clean and tokenise each distinct text once (eval sets repeat passages and questions a lot).
+    cleaner = _Cleaner(punct)
+    q_clean = [cleaner(_str_or(r.get("question"))) for _, _, r in raw]
+    a_clean = [cleaner(_str_or(r.get("answer"))) for _, _, r in raw]
+    p_clean = [cleaner(_str_or(r.get("passage"))) for _, _, r in raw]
     has_answer_field = [("answer" in r) for _, _, r in raw]
 
-    # Each part is tokenised once; a record's token count is the sum over its parts (tokens never
-    # span the single space joining cleaned parts, so this equals counting the joined text).
+    # A record's token count is the sum over its parts: tokens never span the single space that
+    # joins cleaned parts, so this equals counting the joined text as upstream does.
     q_in = [q or None for q in q_clean]
     a_in = [a if (config.index_answers and has_answer_field[k] and a) else None for k, a in enumerate(a_clean)]
     p_in = [p if (config.index_passages and p) else None for p in p_clean]
-    toks = {name: encode_flat(tok, texts, threads) for name, texts in (("q", q_in), ("a", a_in), ("p", p_in))}
+    texts: dict[str, _Texts] = {}
+    for name, per_rec in (("q", q_in), ("a", a_in), ("p", p_in)):
+        texts[name] = _Texts.build(per_rec, tok, threads)
 
     def words(k: int) -> list[str]:
         return [w for part in (p_in[k], q_in[k], a_in[k]) if part for w in part.split()]
@@ -330,11 +399,8 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
         else:
             space = np.fromiter(tok.space_token_ids, dtype=np.int64) if tok.space_token_ids else _EMPTY_I64
             counts = np.zeros(len(raw), dtype=np.int64)
-            for r in toks.values():
-                nonspace = ~np.isin(r.values, space) if len(space) else np.ones(len(r.values), bool)
-                csum = np.zeros(len(r.values) + 1, dtype=np.int64)
-                np.cumsum(nonspace, out=csum[1:])
-                counts += csum[r.ptr[1:]] - csum[r.ptr[:-1]]
+            for t in texts.values():
+                counts += t.per_record(t.nonspace_counts(space))
         token_ok = counts >= config.eval_min_token_length
 
     seen_fp: set[tuple[str, str]] = set()
@@ -375,7 +441,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     kept = np.array([r.raw_idx for r in records], dtype=np.int64)
     del raw, q_clean, a_clean, p_clean
 
-    arrays, meta = _assemble(records, config, {k: _take(v, kept) for k, v in toks.items()}, stats)
+    arrays, meta = _assemble(records, config, {k: t.select(kept) for k, t in texts.items()}, stats)
     meta["reference_files"] = [f.name for f in files]
     stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
                                   + stats.skipped_min_unique_words)
@@ -439,13 +505,34 @@ def _unique_rows(seg: np.ndarray, values: np.ndarray, n_seg: int) -> Ragged:
     return Ragged(v, ptr)
 
 
-def _assemble(records: list[_Record], config: DetectionConfig, toks: dict[str, Ragged],
+def _weighted_unique(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values with the sum of their weights."""
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    flag = np.empty(len(v), dtype=bool)
+    flag[0] = True
+    np.not_equal(v[1:], v[:-1], out=flag[1:])
+    starts = np.flatnonzero(flag)
+    return v[starts], np.add.reduceat(w, starts)
+
+
+def _with_empty_row(r: Ragged) -> Ragged:
+    """``r`` plus one empty row at the end (row -1 then reads as empty)."""
+    return Ragged(r.values, np.append(r.ptr, r.ptr[-1]))
+
+
+def _rows_for(r: Ragged, text_of: np.ndarray) -> Ragged:
+    """Rows of ``r`` for each entry of ``text_of`` (-1: an empty row)."""
+    return _take(_with_empty_row(r), np.where(text_of >= 0, text_of, len(r)))
+
+
+def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, _Texts],
               stats: IndexStats) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_rec = len(records)
-    q_flat, q_ptr = toks["q"].values, toks["q"].ptr
-    a_flat, a_ptr = toks["a"].values, toks["a"].ptr
-    p_flat, p_ptr = toks["p"].values, toks["p"].ptr
-    q_len, a_len, p_len = np.diff(q_ptr), np.diff(a_ptr), np.diff(p_ptr)
+    q, a, p = texts["q"], texts["a"], texts["p"]
+    q_len, a_len, p_len = q.lengths(), a.lengths(), p.lengths()
     q_valid = q_len > 0
     has_a_tok = a_len > 0
     has_p_tok = p_len > 0
@@ -466,86 +553,119 @@ def _assemble(records: list[_Record], config: DetectionConfig, toks: dict[str, R
     final_rec = np.full(n_docs, -1, dtype=np.int64)
     valid_idx = np.flatnonzero(q_valid)
     final_rec[rec_slot[valid_idx]] = valid_idx  # later records overwrite earlier ones
+    fr = final_rec
     total_docs = np.float32(n_docs)
 
-    # ---- all n-gram keys in processing order -> ids in first-seen order --------------------
+    # ---- n-gram keys of each distinct text ------------------------------------------------------
     n, an, pn = config.ngram_size, config.answer_ngram_size, config.passage_ngram_size
-    qk, qr, qp = flat_ngram_hashes(q_flat, q_ptr, n)
-    short = np.flatnonzero((q_len > 0) & (q_len < n))
-    if len(short):
-        qk = np.concatenate([qk, np.array([sequence_hash(q_flat[q_ptr[i]:q_ptr[i + 1]]) for i in short], dtype=np.uint64)])
-        qr = np.concatenate([qr, short.astype(np.int64)])
-        qp = np.concatenate([qp, np.zeros(len(short), dtype=np.int64)])
-    a_ng_rec_ok = has_a_tok & (a_len > config.short_answer_token_threshold) & (a_len >= an)
-    ak, ar, ap = flat_ngram_hashes(a_flat, a_ptr, an)
-    sel = a_ng_rec_ok[ar] if len(ar) else np.zeros(0, bool)
-    ak, ar, ap = ak[sel], ar[sel], ap[sel]
-    pk, pr, pp = flat_ngram_hashes(p_flat, p_ptr, pn)
+    qk, qu, _ = flat_ngram_hashes(q.tokens.values, q.tokens.ptr, n)
+    qt_len = np.diff(q.tokens.ptr)
+    short = np.flatnonzero((qt_len > 0) & (qt_len < n))
+    if len(short):  # a question shorter than n is one n-gram of all its tokens
+        qk = np.concatenate([qk, np.array([sequence_hash(q.tokens.row(i)) for i in short], dtype=np.uint64)])
+        qu = np.concatenate([qu, short.astype(np.int64)])
+        order = np.argsort(qu, kind="stable")
+        qk, qu = qk[order], qu[order]
+    at_len = np.diff(a.tokens.ptr)
+    a_text_ng = (at_len > config.short_answer_token_threshold) & (at_len >= an)
+    ak, au, _ = flat_ngram_hashes(a.tokens.values, a.tokens.ptr, an)
+    sel = a_text_ng[au]
+    ak, au = ak[sel], au[sel]
+    pk, pu, _ = flat_ngram_hashes(p.tokens.values, p.tokens.ptr, pn)
+    a_ng_rec_ok = a.per_record(a_text_ng) if len(a_text_ng) else np.zeros(n_rec, bool)
 
+    # ---- ids in first-seen order: a text's n-grams count from the first record that uses it ---
+    def first_use(t: _Texts, used: np.ndarray) -> np.ndarray:
+        first = np.full(len(t.tokens), np.iinfo(np.int64).max, dtype=np.int64)
+        recs = np.flatnonzero(used & (t.of >= 0))
+        np.minimum.at(first, t.of[recs], recs)
+        return first
+
+    q_first = first_use(q, q_valid)
+    a_first = first_use(a, a_ng_rec_ok)
+    p_first = first_use(p, has_p_tok)
+    big = np.iinfo(np.int64).max
+    sort_key = np.concatenate([
+        np.where(q_first[qu] < big, q_first[qu] * 3, big),
+        np.where(a_first[au] < big, a_first[au] * 3 + 1, big),
+        np.where(p_first[pu] < big, p_first[pu] * 3 + 2, big),
+    ])
     keys = np.concatenate([qk, ak, pk])
-    rec = np.concatenate([qr, ar, pr])
-    kind = np.concatenate([np.zeros(len(qk), np.int8), np.ones(len(ak), np.int8), np.full(len(pk), 2, np.int8)])
-    pos = np.concatenate([qp, ap, pp])
-    order = np.lexsort((pos, kind, rec))
+    order = np.argsort(sort_key, kind="stable")  # windows of one text stay in position order
+    used = sort_key[order] < big
+    order = order[used]
+    del sort_key
     uniq, id_of_uniq, ids_o = first_seen_ids(keys[order])
     n_ids = len(uniq)
-    ids = np.empty_like(ids_o)
+    ids = np.full(len(keys), -1, dtype=np.int64)
     ids[order] = ids_o
+    del keys, order, ids_o
     q_ids, a_ids, p_ids = np.split(ids, [len(qk), len(qk) + len(ak)])
     stats.unique_ngrams = n_ids
 
+    # distinct ids of each distinct text (sorted)
+    def text_rows(u: np.ndarray, i: np.ndarray, count: int) -> Ragged:
+        keep = i >= 0  # texts no kept record uses got no ids
+        return _unique_rows(u[keep], i[keep], count)
+
+    q_text_ids = text_rows(qu, q_ids, len(q.tokens))
+    a_text_ids = text_rows(au, a_ids, len(a.tokens))
+    p_text_ids = text_rows(pu, p_ids, len(p.tokens))
+
     # ---- question n-gram -> documents (union over records) ----------------------------------
-    q_slot = rec_slot[qr]
-    q_sets = _unique_rows(q_ids, q_slot, n_ids)  # rows: ids, values: slots (sorted)
+    rec_q_ids = _rows_for(q_text_ids, np.where(q_valid, q.of, -1))
+    q_pairs_slot = np.repeat(rec_slot, np.diff(rec_q_ids.ptr))
+    q_sets = _unique_rows(rec_q_ids.values, q_pairs_slot, n_ids)  # rows: ids, values: slots (sorted)
+    del rec_q_ids, q_pairs_slot
     q_df = np.diff(q_sets.ptr)
     hot_threshold = max(2000, int(math.sqrt(np.float32(stats.lines_indexed))) * 2)
     hot = q_df > hot_threshold
     stats.hot_buckets_replaced = int(hot.sum())
-
-    # per-record distinct question n-grams (sorted ids) -> per-document data from final record
-    rec_q = _unique_rows(qr, q_ids, n_rec)
-    fr = final_rec
-    unique_ngrams = np.diff(rec_q.ptr)[fr]
-    token_count = q_len[fr]
     q_idf = idf_array(total_docs, np.maximum(q_df, 1))
-    rec_q_idf_sum = segmented_f32_sum(q_idf[rec_q.values], rec_q.ptr)
-    question_idf_sum = rec_q_idf_sum[fr]
+    text_q_idf_sum = segmented_f32_sum(q_idf[q_text_ids.values], q_text_ids.ptr)
+    fq = q.of[fr]
+    unique_ngrams = np.diff(q_text_ids.ptr)[fq]
+    question_idf_sum = text_q_idf_sum[fq]
+    token_count = q_len[fr]
 
     # ---- token document frequencies (question, answer and passage sets each count) ----------
-    seg_tokens = [
-        _unique_rows(np.repeat(np.arange(n_rec), q_len), q_flat, n_rec).values,
-        _unique_rows(np.repeat(np.arange(n_rec), a_len), a_flat, n_rec).values,
-        _unique_rows(np.repeat(np.arange(n_rec), p_len), p_flat, n_rec).values,
-    ]
-    all_tok = np.concatenate(seg_tokens)
-    tok_keys, tok_freq = sorted_unique(all_tok, counts=True)
+    tok_vals, tok_wts = [], []
+    text_tokens: dict[str, Ragged] = {}
+    for name, t, used_rec in (("q", q, q_valid), ("a", a, has_a_tok), ("p", p, has_p_tok)):
+        lens = np.diff(t.tokens.ptr)
+        distinct = _unique_rows(np.repeat(np.arange(len(lens)), lens), t.tokens.values, len(lens))
+        text_tokens[name] = distinct
+        mult = np.bincount(t.of[used_rec & (t.of >= 0)], minlength=len(lens))
+        tok_vals.append(distinct.values)
+        tok_wts.append(np.repeat(mult, np.diff(distinct.ptr)))
+    tok_keys, tok_freq = _weighted_unique(np.concatenate(tok_vals), np.concatenate(tok_wts))
 
     # ---- answers -----------------------------------------------------------------------------
-    rec_a_set = _unique_rows(np.repeat(np.arange(n_rec), a_len), a_flat, n_rec)
-    rec_a_ng = _unique_rows(ar, a_ids, n_rec)
-    a_df = np.bincount(rec_a_ng.values, minlength=n_ids) if len(rec_a_ng.values) else np.zeros(n_ids, np.int64)
+    a_mult = np.bincount(a.of[a_ng_rec_ok], minlength=len(a.tokens))
+    a_df = np.bincount(a_text_ids.values, weights=np.repeat(a_mult, np.diff(a_text_ids.ptr)),
+                       minlength=n_ids).astype(np.int64) if len(a_text_ids.values) else np.zeros(n_ids, np.int64)
     answer_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
     nz = a_df > 0
     answer_ngram_idf[nz] = idf_array(total_docs, a_df[nz])
-    answer_token_keys = sorted_unique(rec_a_set.values)
+    a_used = np.bincount(a.of[has_a_tok], minlength=len(a.tokens)) > 0
+    a_tok_rows = text_tokens["a"]
+    answer_token_keys = sorted_unique(_take(a_tok_rows, np.flatnonzero(a_used)).values)
     freq_pos = np.searchsorted(tok_keys, answer_token_keys)
     answer_token_idf = idf_array(total_docs, tok_freq[freq_pos]) if len(answer_token_keys) else np.empty(0, np.float32)
 
     # ---- passages ----------------------------------------------------------------------------
-    rec_p_set = _unique_rows(np.repeat(np.arange(n_rec), p_len), p_flat, n_rec)
-    rec_p_ng = _unique_rows(pr, p_ids, n_rec)
-    p_df = np.bincount(rec_p_ng.values, minlength=n_ids) if len(rec_p_ng.values) else np.zeros(n_ids, np.int64)
+    p_mult = np.bincount(p.of[has_p_tok], minlength=len(p.tokens))
+    p_df = np.bincount(p_text_ids.values, weights=np.repeat(p_mult, np.diff(p_text_ids.ptr)),
+                       minlength=n_ids).astype(np.int64) if len(p_text_ids.values) else np.zeros(n_ids, np.int64)
     passage_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
     nz = p_df > 0
     passage_ngram_idf[nz] = idf_array(total_docs, p_df[nz])
-    rec_p_idf_total = segmented_f32_sum(
-        np.nan_to_num(passage_ngram_idf[rec_p_ng.values], nan=0.0), rec_p_ng.ptr)
+    text_p_idf_total = segmented_f32_sum(
+        np.nan_to_num(passage_ngram_idf[p_text_ids.values], nan=0.0), p_text_ids.ptr)
 
-    def per_doc(r: Ragged) -> Ragged:
-        return _take(r, fr)
-
-    a_len_rec = np.where(has_a_tok, a_len, 0)
-    p_len_rec = np.where(has_p_tok, p_len, 0)
+    fa = a.of[fr]
+    fp_ = p.of[fr]
+    a_ng_text_ok = np.append(a_text_ng, False)
     arrays: dict[str, np.ndarray] = {
         "ngram.keys": uniq,
         "ngram.ids": id_of_uniq.astype(np.int32),
@@ -561,27 +681,27 @@ def _assemble(records: list[_Record], config: DetectionConfig, toks: dict[str, R
         "doc.unique_ngrams": unique_ngrams.astype(np.int64),
         "doc.token_count": token_count.astype(np.int64),
         "doc.question_idf_sum": question_idf_sum.astype(np.float32),
-        "doc.answer_len": a_len_rec[fr].astype(np.int64),
-        "doc.passage_len": p_len_rec[fr].astype(np.int64),
+        "doc.answer_len": a_len[fr].astype(np.int64),
+        "doc.passage_len": p_len[fr].astype(np.int64),
         "doc.has_answer": has_a_tok[fr],
-        "doc.has_answer_ngrams": a_ng_rec_ok[fr],
+        "doc.has_answer_ngrams": a_ng_text_ok[np.where(fa >= 0, fa, len(a_text_ng))],
         "doc.has_passage": has_p_tok[fr],
         "doc.has_passage_ngrams": (has_p_tok & (p_len >= pn))[fr],
-        "doc.passage_idf_total": rec_p_idf_total[fr].astype(np.float32),
+        "doc.passage_idf_total": np.append(text_p_idf_total, np.float32(0))[
+            np.where(fp_ >= 0, fp_, len(text_p_idf_total))].astype(np.float32),
     }
-    for name, rg in (("answer.tokens", Ragged(a_flat, a_ptr)), ("answer.token_set", rec_a_set),
-                     ("answer.ngrams", rec_a_ng), ("passage.token_set", rec_p_set),
-                     ("passage.ngrams", rec_p_ng)):
-        d = per_doc(rg)
+    for name, rg, text_of in (("answer.tokens", a.tokens, fa), ("answer.token_set", a_tok_rows, fa),
+                              ("answer.ngrams", a_text_ids, np.where(a_ng_text_ok[np.where(fa >= 0, fa, -1)], fa, -1)),
+                              ("passage.token_set", text_tokens["p"], fp_), ("passage.ngrams", p_text_ids, fp_)):
+        d = _rows_for(rg, text_of)
         arrays[name] = d.values.astype(np.int64)
         arrays[name + "_ptr"] = d.ptr
 
-    eval_keys: list[str] = []
     key_idx: dict[str, int] = {}
     for r in records:
         key_idx.setdefault(r.eval_key, len(key_idx))
     eval_keys = list(key_idx)
-    stats.eval_suites = len({records[i].eval_key for i in range(n_rec)})
+    stats.eval_suites = len(key_idx)
     finals = [records[i] for i in fr]
     arrays["meta.eval_key"] = np.array([key_idx[r.eval_key] for r in finals], dtype=np.int32)
     arrays["meta.line"] = np.array([r.line_num for r in finals], dtype=np.int64)

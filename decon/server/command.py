@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import inspect
 import socket
 import sys
 from typing import Any
@@ -79,15 +78,8 @@ def _announce(settings: Any, config: Any) -> None:
 
 
 def _build_index(api: Any, config: Any, use_cache: bool) -> Any:
-    """The engine's build_index; --no-index-cache reaches the cache layer when the API has no switch."""
-    if use_cache or "use_cache" in inspect.signature(api.build_index).parameters:
-        kwargs = {} if use_cache else {"use_cache": False}
-        return api.build_index(config, progress=True, **kwargs)
-    try:
-        from decon.detect.index_cache import load_or_build_index
-    except ImportError:
-        return api.build_index(config, progress=True)
-    return load_or_build_index(config, use_cache=False, progress=True)
+    """Build the index, or load it from the index cache unless --no-index-cache."""
+    return api.build_index(config, progress=True, use_cache=use_cache)
 
 
 def _index_summary(index: Any) -> str:
