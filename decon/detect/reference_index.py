@@ -591,6 +591,8 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
         np.where(p_first[pu] < big, p_first[pu] * 3 + 2, big),
     ])
     keys = np.concatenate([qk, ak, pk])
+    n_q_windows, n_a_windows = len(qk), len(ak)
+    del qk, ak, pk
     order = np.argsort(sort_key, kind="stable")  # windows of one text stay in position order
     used = sort_key[order] < big
     order = order[used]
@@ -600,7 +602,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
     ids = np.full(len(keys), -1, dtype=np.int64)
     ids[order] = ids_o
     del keys, order, ids_o
-    q_ids, a_ids, p_ids = np.split(ids, [len(qk), len(qk) + len(ak)])
+    q_ids, a_ids, p_ids = np.split(ids, [n_q_windows, n_q_windows + n_a_windows])
     stats.unique_ngrams = n_ids
 
     # distinct ids of each distinct text (sorted)
@@ -611,6 +613,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
     q_text_ids = text_rows(qu, q_ids, len(q.tokens))
     a_text_ids = text_rows(au, a_ids, len(a.tokens))
     p_text_ids = text_rows(pu, p_ids, len(p.tokens))
+    del q_ids, a_ids, p_ids, ids, qu, au, pu
 
     # ---- question n-gram -> documents (union over records) ----------------------------------
     rec_q_ids = _rows_for(q_text_ids, np.where(q_valid, q.of, -1))
@@ -639,6 +642,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
         tok_vals.append(distinct.values)
         tok_wts.append(np.repeat(mult, np.diff(distinct.ptr)))
     tok_keys, tok_freq = _weighted_unique(np.concatenate(tok_vals), np.concatenate(tok_wts))
+    del tok_vals, tok_wts
 
     # ---- answers -----------------------------------------------------------------------------
     a_mult = np.bincount(a.of[a_ng_rec_ok], minlength=len(a.tokens))
