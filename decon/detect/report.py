@@ -39,51 +39,35 @@ def _relative(path: Path, base: Path) -> Path:
         return Path(path.name)
 
 
+def _unique_names(files: Sequence[Path], base: Path, primary, fallback) -> dict[Path, str]:  # noqa: ANN001
+    """Output name per file, relative to the output dir and keeping the input's sub-folders:
+    ``primary(rel)`` where that is unique among the inputs, ``fallback(rel)`` where it is not."""
+    def place(rel: Path, name: str) -> str:
+        return str(rel.parent / name) if rel.parent != Path(".") else name
+
+    rels = {f: _relative(f, base) for f in files}
+    first = {f: place(rel, primary(rel)) for f, rel in rels.items()}
+    counts: dict[str, int] = {}
+    for name in first.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {f: name if counts[name] == 1 else place(rels[f], fallback(rels[f])) for f, name in first.items()}
+
+
 def report_names(files: Sequence[Path], base: Path, threshold: float, mode: str = "simple") -> dict[Path, str]:
-    """Report file name (relative to the report dir) for each training file.
+    """Report file name for each training file.
 
     Upstream's ``{stem}-{mode}-{threshold:.2f}.jsonl`` is kept where it is unique; where two inputs
     would share it (names differing only by compression or by .json/.jsonl), each uses its full
     file name instead of the stem.
     """
     suffix = f"-{mode}-{threshold:.2f}.jsonl"
-    first: dict[Path, str] = {}
-    for f in files:
-        rel = _relative(f, base)
-        first[f] = str(rel.parent / (rel.stem + suffix)) if rel.parent != Path(".") else rel.stem + suffix
-    counts: dict[str, int] = {}
-    for name in first.values():
-        counts[name] = counts.get(name, 0) + 1
-    out: dict[Path, str] = {}
-    for f, name in first.items():
-        if counts[name] > 1:
-            rel = _relative(f, base)
-            full = rel.name + suffix
-            name = str(rel.parent / full) if rel.parent != Path(".") else full
-        out[f] = name
-    return out
+    return _unique_names(files, base, lambda rel: rel.stem + suffix, lambda rel: rel.name + suffix)
 
 
 def purified_names(files: Sequence[Path], base: Path) -> dict[Path, str]:
     """Cleaned file name for each training file: upstream's ``{base}.jsonl.gz``, made unique."""
     def base_name(rel: Path) -> str:
-        name = rel.name
-        pos = name.find(".jsonl")
-        return name[:pos] if pos >= 0 else rel.stem
+        pos = rel.name.find(".jsonl")
+        return (rel.name[:pos] if pos >= 0 else rel.stem) + ".jsonl.gz"
 
-    first: dict[Path, str] = {}
-    for f in files:
-        rel = _relative(f, base)
-        name = base_name(rel) + ".jsonl.gz"
-        first[f] = str(rel.parent / name) if rel.parent != Path(".") else name
-    counts: dict[str, int] = {}
-    for name in first.values():
-        counts[name] = counts.get(name, 0) + 1
-    out: dict[Path, str] = {}
-    for f, name in first.items():
-        if counts[name] > 1:
-            rel = _relative(f, base)
-            name = rel.name.replace(".", "_") + ".jsonl.gz"
-            name = str(rel.parent / name) if rel.parent != Path(".") else name
-        out[f] = name
-    return out
+    return _unique_names(files, base, base_name, lambda rel: rel.name.replace(".", "_") + ".jsonl.gz")
