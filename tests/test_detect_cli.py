@@ -219,3 +219,21 @@ def test_default_report_dir_is_announced(tmp_path, capsys):
     report_dir = Path(line.split(": ", 1)[1].split(" (")[0])
     assert (report_dir / "a-simple-0.80.jsonl").exists()
     shutil.rmtree(report_dir)
+
+
+def test_summary_tables_match_upstream_layout():
+    import re
+
+    from decon.detect.display import detection_summary_table, index_summary_table
+    from decon.detect.reference_index import IndexStats
+
+    def boxes(text: str) -> list[str]:
+        lines = [ln for ln in text.splitlines() if ln[:1] in "┌│├└"]
+        return [re.sub(r"[0-9.]+ ?(s|μs/doc|ms/doc) │$", "T │", ln) for ln in lines]
+
+    golden = (ROOT / "tests" / "golden" / "fixture-ref2" / "stdout.txt").read_text()
+    ours = index_summary_table(IndexStats(total_lines_examined=4, lines_indexed=3, skipped_min_tokens=1,
+                                          unique_ngrams=87, eval_suites=3, build_seconds=0.17))
+    ours += detection_summary_table(index_seconds=0.17, detection_seconds=0.005, total_seconds=0.17,
+                                    lines_processed=26, contaminated_matches=6, contaminated_documents=6)
+    assert boxes(ours) == boxes(golden)

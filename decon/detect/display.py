@@ -17,7 +17,7 @@ def index_summary_table(stats: IndexStats) -> str:
     top = "┌" + "─" * (w - 2) + "┐"
     mid = "├" + "─" * (w - 2) + "┤"
     bot = "└" + "─" * (w - 2) + "┘"
-    lines = ["", "", top, "│" + "Reference Index Building Summary".center(w - 2) + "│", mid]
+    lines = ["", "", top, "│" + (" " * 18 + "Reference Index Building Summary").ljust(w - 2) + "│", mid]
     skipped = stats.skipped_duplicates + stats.skipped_min_tokens + stats.skipped_min_unique_words
     if stats.total_lines_examined > 0:
         lines.append(_row(w, "Total lines examined", f"{stats.total_lines_examined:,}"))
@@ -49,7 +49,7 @@ def detection_summary_table(*, index_seconds: float, detection_seconds: float, t
     top = "┌" + "─" * (w - 2) + "┐"
     mid = "├" + "─" * (w - 2) + "┤"
     bot = "└" + "─" * (w - 2) + "┘"
-    lines = ["", "", top, "│" + "Contamination Detection Results".center(w - 2) + "│", mid]
+    lines = ["", "", top, "│" + (" " * 5 + "Contamination Detection Results").ljust(w - 2) + "│", mid]
     lines.append(_row(w, "Training lines", f"{lines_processed:,}", indent=" "))
     micros = detection_seconds * 1e6 / lines_processed if lines_processed else 0.0
     if micros >= 1000:
