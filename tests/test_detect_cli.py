@@ -228,7 +228,7 @@ def test_summary_tables_match_upstream_layout():
     from decon.detect.reference_index import IndexStats
 
     def boxes(text: str) -> list[str]:
-        lines = [ln for ln in text.splitlines() if ln[:1] in "┌│├└"]
+        lines = [ln for ln in text.splitlines() if ln and ln[0] in "┌│├└"]
         return [re.sub(r"[0-9.]+ ?(s|μs/doc|ms/doc) │$", "T │", ln) for ln in lines]
 
     golden = (ROOT / "tests" / "golden" / "fixture-ref2" / "stdout.txt").read_text()
