@@ -237,3 +237,13 @@ def test_summary_tables_match_upstream_layout():
     ours += detection_summary_table(index_seconds=0.17, detection_seconds=0.005, total_seconds=0.17,
                                     lines_processed=26, contaminated_matches=6, contaminated_documents=6)
     assert boxes(ours) == boxes(golden)
+
+
+def test_cleaned_names_never_collide(tmp_path):
+    from decon.detect.report import purified_names
+
+    base = tmp_path
+    names = ["x.jsonl", "x.jsonl.gz", "x.jsonl.bz2", "y.jsonl.zst", "z.json", "z.jsonl"]
+    got = purified_names([base / n for n in names], base)
+    assert [got[base / n] for n in names] == [
+        "x.jsonl.gz", "x.gz.jsonl.gz", "x.bz2.jsonl.gz", "y.jsonl.gz", "z.json.jsonl.gz", "z.jsonl.gz"]

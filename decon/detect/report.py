@@ -65,9 +65,19 @@ def report_names(files: Sequence[Path], base: Path, threshold: float, mode: str 
 
 
 def purified_names(files: Sequence[Path], base: Path) -> dict[Path, str]:
-    """Cleaned file name for each training file: upstream's ``{base}.jsonl.gz``, made unique."""
-    def base_name(rel: Path) -> str:
+    """Cleaned file name for each training file: upstream's ``{base}.jsonl.gz``, made unique.
+
+    Where inputs share a base (``x.jsonl``, ``x.jsonl.gz``, ``x.jsonl.bz2``), the plain ``.jsonl``
+    keeps ``x.jsonl.gz`` and the others carry their compression: ``x.gz.jsonl.gz``, ``x.bz2.jsonl.gz``.
+    """
+    def primary(rel: Path) -> str:
         pos = rel.name.find(".jsonl")
         return (rel.name[:pos] if pos >= 0 else rel.stem) + ".jsonl.gz"
 
-    return _unique_names(files, base, base_name, lambda rel: rel.name.replace(".", "_") + ".jsonl.gz")
+    def fallback(rel: Path) -> str:
+        pos = rel.name.find(".jsonl")
+        if pos < 0:
+            return rel.name + ".jsonl.gz"
+        return rel.name[:pos] + rel.name[pos + len(".jsonl"):] + ".jsonl.gz"
+
+    return _unique_names(files, base, primary, fallback)
