@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from decon.common.config import (
@@ -109,7 +110,7 @@ _OVERRIDES = (
 )
 
 
-def config_from_args(args: argparse.Namespace, *, log=None) -> DetectionConfig:
+def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | None = None) -> DetectionConfig:
     """Build the effective config: defaults < --config file < flags. Prints upstream's notices."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = load_config_file(args.config) if getattr(args, "config", None) else DetectionConfig()

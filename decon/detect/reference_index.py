@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import orjson
@@ -725,7 +725,7 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
     return arrays, meta
 
 
-def print_index_summary(stats: IndexStats, file=sys.stdout) -> None:
+def print_index_summary(stats: IndexStats, file: TextIO = sys.stdout) -> None:
     from decon.detect.display import index_summary_table
 
     print(index_summary_table(stats), file=file)

@@ -12,7 +12,7 @@ import multiprocessing as mp
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphor
 
 
 def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: bool = True,
-                  log=print) -> DetectSummary:
+                  log: Callable[[str], None] = print) -> DetectSummary:
     """Scan ``config.training_dir`` and write reports (and cleaned files with ``purify``)."""
     training = Path(config.training_dir or "")
     files = find_data_files(training)
@@ -182,7 +182,7 @@ def _finish_file(path: Path, res: FileResult, report_path: Path, summary: Detect
     summary.reports.append(str(report_path))
 
 
-def announce_dirs(config: DetectionConfig, log=print) -> None:
+def announce_dirs(config: DetectionConfig, log: Callable[[str], None] = print) -> None:
     rd = str(config.report_output_dir)
     hint = " (set report directory with --report-output-dir)" if "/decon-" in rd and rd.startswith(
         str(Path(generate_temp_dir("x")).parent)) else ""
