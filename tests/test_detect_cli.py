@@ -247,3 +247,35 @@ def test_cleaned_names_never_collide(tmp_path):
     got = purified_names([base / n for n in names], base)
     assert [got[base / n] for n in names] == [
         "x.jsonl.gz", "x.gz.jsonl.gz", "x.bz2.jsonl.gz", "y.jsonl.gz", "z.json.jsonl.gz", "z.jsonl.gz"]
+
+
+def test_reports_inside_training_dir_are_not_read_back(tmp_path, capsys):
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "a.jsonl").write_bytes(_contaminated_line() + b"\n")
+    args = ["--training-dir", str(train), "--evals-dir", str(_refs(tmp_path)),
+            "--report-output-dir", str(train / "reports")]
+    assert _detect(args) == 0
+    capsys.readouterr()
+    assert _detect(args) == 0  # a second run must not scan the first run's reports
+    assert "Skipped training lines" not in capsys.readouterr().err
+    assert sorted(p.name for p in (train / "reports").iterdir()) == ["a-simple-0.80.jsonl"]
+
+
+def test_unwritable_report_dir_is_one_line(tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        target = Path("/proc/decon-cannot-write-here")
+    else:
+        target = tmp_path / "ro" / "reports"
+        (tmp_path / "ro").mkdir(mode=0o500)
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "a.jsonl").write_bytes(_contaminated_line() + b"\n")
+    rc = _detect(["--training-dir", str(train), "--evals-dir", str(_refs(tmp_path)),
+                  "--report-output-dir", str(target)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.startswith("Error:")]

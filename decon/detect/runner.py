@@ -101,12 +101,17 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
                   log: Callable[[str], None] = print) -> DetectSummary:
     """Scan ``config.training_dir`` and write reports (and cleaned files with ``purify``)."""
     training = Path(config.training_dir or "")
-    files = find_data_files(training)
+    report_dir = Path(config.report_output_dir or generate_temp_dir("decon"))
+    outputs = [report_dir.resolve()]
+    if config.purify and config.cleaned_output_dir:
+        outputs.append(Path(config.cleaned_output_dir).resolve())
+    # output folders inside the training folder: never read our own reports as training data
+    files = [f for f in find_data_files(training)
+             if not any(f.resolve().is_relative_to(o) for o in outputs)]
     base = training if training.is_dir() else training.parent
     if not files:
         raise DeconError(f"no training data files found in {training}")
     summary = DetectSummary(files=len(files))
-    report_dir = Path(config.report_output_dir or generate_temp_dir("decon"))
     summary.report_dir = str(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     rnames = report_names(files, base, config.contamination_score_threshold, config.mode)
