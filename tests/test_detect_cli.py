@@ -279,3 +279,27 @@ def test_unwritable_report_dir_is_one_line(tmp_path, capsys):
     assert rc == 1
     assert "Traceback" not in err
     assert [ln for ln in err.splitlines() if ln.startswith("Error:")]
+
+
+def test_parallel_purify_of_a_big_file_equals_single_stream(tmp_path, monkeypatch):
+    import decon.detect.purify as purify
+    import decon.detect.runner as runner
+
+    monkeypatch.setattr(runner, "PARALLEL_PURIFY_BYTES", 1)  # every file takes the parallel path
+    monkeypatch.setattr(purify, "PARALLEL_CHUNK_BYTES", 200)  # many gzip members
+    train = tmp_path / "train"
+    train.mkdir()
+    src = FIX / "training" / "contaminated_mixed.jsonl"
+    shutil.copy(src, train / "big.jsonl")
+    out = tmp_path / "clean"
+    rc = main(["detect", "--training-dir", str(train), "--evals-dir", str(_refs(tmp_path)), "--worker-threads", "2",
+               "--no-index-cache", "--report-output-dir", str(tmp_path / "r"), "--purify", "--cleaned-output-dir",
+               str(out), "--sample-every-m-tokens", "1", "--eval-min-token-length", "0"])
+    assert rc == 0
+    report = [orjson.loads(x) for x in (tmp_path / "r" / "big-simple-0.80.jsonl").read_bytes().splitlines()]
+    dropped = {r["training_line"] for r in report}
+    assert dropped
+    expected = b"".join(ln for i, ln in enumerate(src.read_bytes().splitlines(keepends=True)) if i not in dropped)
+    data = (out / "big.jsonl.gz").read_bytes()
+    assert data.count(b"\x1f\x8b\x08") > 1  # several members
+    assert gzip.decompress(data) == expected

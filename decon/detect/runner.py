@@ -21,10 +21,12 @@ from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.common.file_io import find_data_files, iter_lines
 from decon.common.progress import progress_bar
 from decon.detect.detection import BATCH_LINES, FileResult, Scanner, training_file_label
-from decon.detect.purify import write_purified
+from decon.detect.purify import write_purified, write_purified_parallel
 from decon.detect.reference_index import ReferenceIndex
 from decon.detect.report import purified_names, render_entry, report_names, write_report_lines
 from decon.errors import DeconError
+
+PARALLEL_PURIFY_BYTES = 64 << 20  # inputs this large (on disk) are purified by all workers together
 
 # Set in the parent before forking; read by workers.
 _STATE: dict[str, Any] = {}
@@ -156,8 +158,14 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
             pnames = purified_names(files, base)
             tasks = [(str(f), str(cleaned_dir / pnames[f]), contaminated.get(i, [])) for i, f in enumerate(files)]
             p_start = time.perf_counter()
-            it = pool.imap(_purify_task, tasks) if pool is not None else map(_purify_task, tasks)
+            # big files are split across the workers; the rest go one file per worker
+            big = [t for t in tasks if pool is not None and Path(t[0]).stat().st_size >= PARALLEL_PURIFY_BYTES]
+            rest = [t for t in tasks if t not in big]
             with progress_bar(len(tasks), "Purifying files", enabled=progress) as bar:
+                for src, dest, lines in big:
+                    write_purified_parallel(src, dest, lines, pool, workers)
+                    bar.advance()
+                it = pool.imap(_purify_task, rest) if pool is not None else map(_purify_task, rest)
                 for _ in it:
                     bar.advance()
             summary.purify_seconds = time.perf_counter() - p_start
