@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import lzma
 from collections.abc import Iterator
@@ -12,10 +10,11 @@ from typing import IO
 
 import orjson
 
+from decon.common.file_io import COMPRESSION_SUFFIXES, open_binary
 from decon.errors import DeconError
 from decon.review.records import Match, validate_record
 
-COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd", ".bz2", ".xz")
+COMPRESSED_SUFFIXES = COMPRESSION_SUFFIXES
 REPORT_SUFFIXES = (".jsonl",) + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES)
 
 
@@ -41,21 +40,8 @@ def find_report_files(directory: Path) -> list[Path]:
 
 def open_text(path: Path) -> IO[str]:
     """Open ``path`` for text reading, decompressing according to its suffix."""
-    name = path.name.lower()
     try:
-        if name.endswith(".gz"):
-            return gzip.open(path, "rt", encoding="utf-8")
-        if name.endswith((".zst", ".zstd")):
-            import zstandard
-
-            raw = open(path, "rb")  # noqa: SIM115 - wrapped and closed by the text wrapper
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-            return io.TextIOWrapper(reader, encoding="utf-8")
-        if name.endswith(".bz2"):
-            return bz2.open(path, "rt", encoding="utf-8")
-        if name.endswith(".xz"):
-            return lzma.open(path, "rt", encoding="utf-8")
-        return open(path, encoding="utf-8")
+        return io.TextIOWrapper(open_binary(path), encoding="utf-8")
     except OSError as exc:
         raise DeconError(f"cannot open {path}: {exc.strerror or exc}") from exc
 
