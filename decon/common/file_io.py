@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import io
 import lzma
 import os
 import tempfile
@@ -99,12 +98,6 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
             if line.endswith(b"\r"):
                 line = line[:-1]
         yield line
-
-
-def read_text_lines(path: str | os.PathLike[str]) -> list[str]:
-    with open_binary(path) as fh:
-        data = fh.read()
-    return io.StringIO(data.decode("utf-8")).read().splitlines()
 
 
 def _umask() -> int:

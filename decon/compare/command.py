@@ -182,12 +182,6 @@ def show_stats(
         console.print()
 
 
-def _score_line(label: str, value: float | int | None, digits: bool = True) -> str:
-    if value is None:
-        return f"   {label}: -"
-    return f"   {label}: {value:.3f}" if digits else f"   {label}: {value}"
-
-
 def show_common(console: Console, comparison: core.Comparison, verbose: bool) -> None:
     keys = comparison.common_sorted()
     if not keys:

@@ -59,63 +59,6 @@ class Cluster:
             other.full_matches(), other.full_bounds(), other.doc_freq, other.end_idx)
 
 
-def expand_cluster_stepwise(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]],
-                            max_misses: int) -> Cluster:
-    """Step-by-step expansion, literally as upstream walks (kept as the reference for tests)."""
-    init_id = qid_at[hit]
-    init_docs = docs_of(init_id)
-    cache = getattr(docs_of, "cache", {})
-    doc_freq = {init_id: len(init_docs)}
-    matches = {d: {init_id} for d in init_docs}
-    misses = dict.fromkeys(init_docs, 0)
-    bounds = {d: [hit, hit] for d in init_docs}
-    total = len(qid_at)
-
-    for direction in (-1, 1):
-        active = set(init_docs)
-        if direction == 1:
-            for d in init_docs:
-                misses[d] = 0
-        cur = hit
-        side = 0 if direction == -1 else 1
-        while active:
-            if direction == -1:
-                if cur == 0:
-                    break
-            elif cur + 1 >= total:
-                break
-            cur += direction
-            nid = qid_at[cur]
-            if nid >= 0:
-                docs = cache.get(nid)
-                if docs is None:
-                    docs = docs_of(nid)
-                if nid not in doc_freq:
-                    doc_freq[nid] = len(docs)
-                inter = active & docs
-                if inter:
-                    for d in inter:
-                        m = matches[d]
-                        if nid not in m:
-                            m.add(nid)
-                            misses[d] = 0
-                        bounds[d][side] = cur
-                    for d in active - docs:
-                        misses[d] += 1
-                        if misses[d] >= max_misses:
-                            active.discard(d)
-                    continue
-            dropped = []
-            for d in active:
-                misses[d] += 1
-                if misses[d] >= max_misses:
-                    dropped.append(d)
-            active.difference_update(dropped)
-        if direction == 1:
-            end_idx = cur
-    return Cluster(matches, bounds, doc_freq, end_idx)
-
-
 def expand_cluster(hit: int, qid_at: list[int], docs_of: Callable[[int], frozenset[int]], max_misses: int,
                    hit_positions: list[int] | None = None) -> Cluster:
     """Expand around ``hit``; ``qid_at[i]`` is the question n-gram id at position i or -1.

@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
         print("To review results:")
         print(f"  decon review {summary.report_dir}")
     if cfg.purify and summary.cleaned_dir:
-        print(f"Cleaned files written to {summary.cleaned_dir}")
+        print(f"Cleaned files written to {summary.cleaned_dir} ({summary.purify_seconds:.2f}s)")
     print()
     return 0

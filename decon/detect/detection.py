@@ -116,19 +116,19 @@ class Scanner:
         batch: list[tuple[int, str]] = []
         for line_num, raw in enumerate(iter_lines(path)):
             res.lines_total += 1
-            text = self._parse(raw, res)
+            text = self.parse_line(raw, res)
             if text is None:
                 continue
             batch.append((line_num, text))
             if len(batch) >= BATCH_LINES:
-                self._scan_batch(batch, res, label)
+                self.scan_batch(batch, res, label)
                 batch = []
         if batch:
-            self._scan_batch(batch, res, label)
+            self.scan_batch(batch, res, label)
         res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
         return res
 
-    def _parse(self, raw: bytes, res: FileResult) -> str | None:
+    def parse_line(self, raw: bytes, res: FileResult) -> str | None:
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -145,7 +145,7 @@ class Scanner:
             res.skipped["missing_content_key"] = res.skipped.get("missing_content_key", 0) + 1
         return text
 
-    def _scan_batch(self, batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
+    def scan_batch(self, batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
         punct = self.config.punctuation_chars
         cleaned = [clean_text(t, punct) for _, t in batch]
         encoded = self.tok.encode_batch([" " + c for c in cleaned], num_threads=1)

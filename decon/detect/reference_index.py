@@ -12,12 +12,11 @@ per-document data while question n-gram document sets keep both (as upstream's m
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import orjson
@@ -449,19 +448,15 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
 
 
-def sorted_unique(x: np.ndarray, *, counts: bool = False):  # noqa: ANN201
-    """Sorted distinct values (optionally with counts); sort-based, faster than np.unique here."""
-    a = np.sort(x, kind="stable")
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; sort-based, faster than np.unique here."""
+    a = np.sort(x)
     if len(a) == 0:
-        return (a, np.empty(0, dtype=np.int64)) if counts else a
+        return a
     flag = np.empty(len(a), dtype=bool)
     flag[0] = True
     np.not_equal(a[1:], a[:-1], out=flag[1:])
-    u = a[flag]
-    if not counts:
-        return u
-    starts = np.flatnonzero(flag)
-    return u, np.diff(np.append(starts, len(a)))
+    return a[flag]
 
 
 def first_seen_ids(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -723,9 +718,3 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
     meta = {"tokenizer": config.tokenizer_str, "eval_keys": eval_keys, "total_docs": float(total_docs),
             "ngram_size": n, "answer_ngram_size": an, "passage_ngram_size": pn}
     return arrays, meta
-
-
-def print_index_summary(stats: IndexStats, file: TextIO = sys.stdout) -> None:
-    from decon.detect.display import index_summary_table
-
-    print(index_summary_table(stats), file=file)

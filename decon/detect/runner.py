@@ -9,7 +9,6 @@ the worker count.
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +39,6 @@ class DetectSummary:
     tokens: int = 0
     contaminated_matches: int = 0
     contaminated_documents: int = 0
-    contaminated_files: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     index_seconds: float = 0.0
     detection_seconds: float = 0.0
@@ -65,12 +63,12 @@ def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, Fi
     res = FileResult(path="")
     batch: list[tuple[int, str]] = []
     for line_num, raw in lines:
-        text = sc._parse(raw, res)
+        text = sc.parse_line(raw, res)
         if text is not None:
             batch.append((line_num, text))
     res.lines_total = len(lines)
     if batch:
-        sc._scan_batch(batch, res, label)
+        sc.scan_batch(batch, res, label)
     return file_idx, res
 
 
@@ -99,8 +97,7 @@ def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphor
         yield file_idx, labels[f], buf  # always one (maybe empty) final batch, marks the file's end
 
 
-def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: bool = True,
-                  log: Callable[[str], None] = print) -> DetectSummary:
+def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: bool = True) -> DetectSummary:
     """Scan ``config.training_dir`` and write reports (and cleaned files with ``purify``)."""
     training = Path(config.training_dir or "")
     report_dir = Path(config.report_output_dir or generate_temp_dir("decon"))
@@ -190,7 +187,6 @@ def _finish_file(path: Path, res: FileResult, report_path: Path, summary: Detect
     contaminated[file_idx] = lines
     summary.contaminated_matches += len(res.entries)
     summary.contaminated_documents += len(lines)
-    summary.contaminated_files += 1
     write_report_lines((render_entry(e) for e in res.entries), report_path)
     summary.reports.append(str(report_path))
 
@@ -205,6 +201,3 @@ def announce_dirs(config: DetectionConfig, log: Callable[[str], None] = print) -
         hint = " (set cleaned directory with --cleaned-output-dir)" if "/decon-cleaned-" in cd else ""
         log(f"Cleaned output directory: {cd}{hint}")
 
-
-def stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)

@@ -6,10 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from decon.errors import DeconError
-from decon.review.loader import COMPRESSED_SUFFIXES, open_text
+from decon.review.loader import COMPRESSED_SUFFIXES, iter_json_lines
 
 REFERENCE_SUFFIXES = (".jsonl", ".json") + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES)
 
@@ -64,30 +62,20 @@ def collect(directory: Path) -> ReferenceStats:
     suites: dict[str, SuiteStats] = defaultdict(SuiteStats)
     skipped = 0
     for path in files:
-        try:
-            with open_text(path) as handle:
-                for lineno, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = orjson.loads(line)
-                    except orjson.JSONDecodeError as exc:
-                        raise DeconError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                    key = obj.get("eval_key") if isinstance(obj, dict) else None
-                    if not isinstance(key, str) or not key.strip():
-                        skipped += 1
-                        continue
-                    stats = suites[key]
-                    stats.records += 1
-                    stats.instances.add((str(obj.get("config")), str(obj.get("split")), obj.get("eval_instance_index")))
-                    for name, bucket in (
-                        ("question", stats.question_lengths),
-                        ("answer", stats.answer_lengths),
-                        ("passage", stats.passage_lengths),
-                    ):
-                        text = _text(obj.get(name))
-                        if text is not None:
-                            bucket.append(len(text))
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise DeconError(f"{path}: cannot read ({exc})") from None
+        for _lineno, obj in iter_json_lines(path):
+            key = obj.get("eval_key") if isinstance(obj, dict) else None
+            if not isinstance(key, str) or not key.strip():
+                skipped += 1
+                continue
+            stats = suites[key]
+            stats.records += 1
+            stats.instances.add((str(obj.get("config")), str(obj.get("split")), obj.get("eval_instance_index")))
+            for name, bucket in (
+                ("question", stats.question_lengths),
+                ("answer", stats.answer_lengths),
+                ("passage", stats.passage_lengths),
+            ):
+                text = _text(obj.get(name))
+                if text is not None:
+                    bucket.append(len(text))
     return ReferenceStats(suites=dict(sorted(suites.items())), files=len(files), skipped=skipped)

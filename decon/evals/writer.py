@@ -87,7 +87,7 @@ class ChunkedGzipWriter:
     def __enter__(self) -> ChunkedGzipWriter:
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None:
             self.commit()
         else:

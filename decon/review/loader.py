@@ -46,27 +46,35 @@ def open_text(path: Path) -> IO[str]:
         raise DeconError(f"cannot open {path}: {exc.strerror or exc}") from exc
 
 
-def iter_file_records(path: Path) -> Iterator[Match]:
-    """Yield the records of one report file; a line that is not a report record is an error."""
+def iter_json_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """Yield (line number, parsed value) for the non-blank lines of a (compressed) JSONL file.
+
+    Unreadable files and invalid JSON raise DeconError naming the file (and line).
+    """
     try:
         with open_text(path) as handle:
             for lineno, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    obj = orjson.loads(line)
+                    yield lineno, orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     raise DeconError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                problem = validate_record(obj)
-                if problem:
-                    raise DeconError(f"{path}:{lineno}: not a contamination report record ({problem})")
-                yield Match(raw=obj, source_file=path, source_line=lineno)
     except (OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:
         raise DeconError(f"{path}: cannot read ({exc})") from None
     except Exception as exc:  # zstandard raises its own error type
         if type(exc).__name__ == "ZstdError":
             raise DeconError(f"{path}: cannot read ({exc})") from None
         raise
+
+
+def iter_file_records(path: Path) -> Iterator[Match]:
+    """Yield the records of one report file; a line that is not a report record is an error."""
+    for lineno, obj in iter_json_lines(path):
+        problem = validate_record(obj)
+        if problem:
+            raise DeconError(f"{path}:{lineno}: not a contamination report record ({problem})")
+        yield Match(raw=obj, source_file=path, source_line=lineno)
 
 
 def load_reports(directory: Path) -> list[Match]:
