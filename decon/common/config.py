@@ -68,6 +68,8 @@ class DetectionConfig:
     verbose: bool = False
     index_passages: bool = True
     index_answers: bool = True
+    max_line_bytes: int = 64 << 20
+    skip_bad_files: bool = False
 
     # ---- derived -------------------------------------------------------------------------
     @property

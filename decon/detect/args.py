@@ -44,6 +44,13 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
                     help="Where cleaned files go with --purify [default: a new folder under /tmp]")
     io.add_argument("--purify", action="store_true", default=None,
                     help="Also write a cleaned copy of every training file with contaminated lines removed")
+    io.add_argument("--max-line-bytes", type=int, metavar="N",
+                    help="Longest training line read, in bytes; a longer line is skipped, counted and named by "
+                         "its line number (not scanned, not copied to the cleaned file) [default: 67108864 = 64 MiB]")
+    io.add_argument("--skip-bad-files", action="store_true", default=None,
+                    help="Skip (and count in the summary) training files that cannot be read: truncated or "
+                         "corrupt compressed data, not a regular file, permission denied [default: stop with "
+                         "an error]")
     parser.add_argument("--config", "-c", metavar="FILE",
                         help="YAML config file; flags given on the command line override its values")
 
@@ -106,7 +113,7 @@ _OVERRIDES = (
     "contamination_score_threshold", "short_answer_token_threshold", "short_answer_window_length",
     "min_long_answer_window", "answer_ngram_size", "passage_max_consecutive_misses",
     "passage_ngram_size", "worker_threads", "index_passages", "index_answers", "eval_min_token_length",
-    "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end",
+    "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end", "max_line_bytes",
 )
 
 
@@ -124,6 +131,8 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
         cfg.eval_dedup = True
     if getattr(args, "verbose", None):
         cfg.verbose = True
+    if getattr(args, "skip_bad_files", None):
+        cfg.skip_bad_files = True
 
     # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
     if getattr(args, "evals_dir", None):

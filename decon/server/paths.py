@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from decon.common.data_reader import is_within
 from decon.common.file_io import SUPPORTED_EXTENSIONS, is_data_file
 
 
@@ -21,10 +22,6 @@ class PathRefused(Exception):
 def resolve_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Allowed roots with symlinks resolved (the form submitted paths are compared against)."""
     return [Path(os.path.realpath(r)) for r in roots]
-
-
-def is_within(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
 
 
 def check_submitted_path(raw: str, allowed_roots: Sequence[Path] = ()) -> str:
