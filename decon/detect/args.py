@@ -14,6 +14,7 @@ from decon.common.config import (
     load_config_file,
     resolve_evals_dir,
 )
+from decon.common.data_reader import describe_os_error
 from decon.common.file_io import has_data_files
 
 SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
@@ -173,13 +174,11 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
         if not cfg.training_dir:
             raise DeconError("training_dir is required: pass --training-dir or set training_dir in the config file")
         td = Path(cfg.training_dir)
-        if not td.exists():
-            raise DeconError(f"training path does not exist: {td}")
+        _must_exist(td, "training path")
         if td.is_dir() and not has_data_files(td):
             raise DeconError(f"training directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {td}")
     ed = resolve_evals_dir(cfg.evals_dir)
-    if not ed.exists():
-        raise DeconError(f"evaluation directory does not exist: {ed}")
+    _must_exist(ed, "evaluation directory")
     if not ed.is_dir():
         raise DeconError(f"evaluation path is not a directory: {ed}")
     if not has_data_files(ed):
@@ -191,3 +190,14 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
         raise DeconError(
             f"perfect_match_decay_end ({cfg.perfect_match_decay_end}) must be greater than or equal to "
             f"perfect_match_decay_start ({cfg.perfect_match_decay_start})")
+
+
+def _must_exist(path: Path, what: str) -> None:
+    """Raise a one-line DeconError when ``path`` cannot be reached, telling "does not exist" from
+    "permission denied"."""
+    from decon.errors import DeconError
+
+    try:
+        path.stat()
+    except OSError as exc:
+        raise DeconError(f"{what} {describe_os_error(exc)}: {path}") from None
