@@ -118,7 +118,8 @@ class _CheckedStream(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             try:
-                self._inner.close()
+                if self._inner is not self._raw:  # plain files are read from ``raw`` itself
+                    self._inner.close()
             finally:
                 if self._close_raw:
                     self._raw.close()
