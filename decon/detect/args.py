@@ -7,15 +7,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from decon.common.config import (
     BUNDLED_EVALS_NAME,
     USER_REFERENCE_DIR,
     DetectionConfig,
+    describe_validation_error,
     load_config_file,
     resolve_evals_dir,
 )
 from decon.common.data_reader import describe_os_error
 from decon.common.file_io import has_data_files
+from decon.errors import DeconError
 
 SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
 
@@ -125,7 +129,10 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
     for name in _OVERRIDES:
         value = getattr(args, name, None)
         if value is not None:
-            setattr(cfg, name, value)
+            try:
+                setattr(cfg, name, value)
+            except ValidationError as exc:
+                raise DeconError(f"invalid command-line value: {describe_validation_error(exc)}") from None
     if getattr(args, "purify", None):
         cfg.purify = True
     if getattr(args, "eval_dedup", None):
@@ -168,8 +175,6 @@ def _dir_has_reference_files(path: Path) -> bool:
 
 def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
     """Fail early, with one line, on missing or empty inputs."""
-    from decon.errors import DeconError
-
     if need_training:
         if not cfg.training_dir:
             raise DeconError("training_dir is required: pass --training-dir or set training_dir in the config file")
@@ -195,8 +200,6 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
 def _must_exist(path: Path, what: str) -> None:
     """Raise a one-line DeconError when ``path`` cannot be reached, telling "does not exist" from
     "permission denied"."""
-    from decon.errors import DeconError
-
     try:
         path.stat()
     except OSError as exc:
