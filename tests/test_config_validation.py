@@ -34,6 +34,7 @@ BAD_VALUES = [
     ("max_line_bytes: 0", "max_line_bytes"),
     ("worker_threads: 0", "worker_threads"),
     ("no_such_option: 1", "no_such_option"),
+    ("answer_threshold: 7", "answer_threshold"),
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import field
@@ -87,9 +88,6 @@ class DetectionConfig:
     index_answers: bool = True
     max_line_bytes: Annotated[int, Field(ge=1, le=1 << 40)] = 64 << 20
     skip_bad_files: bool = False
-    # keys of upstream's older config files: accepted and checked, without effect in SIMPLE scoring
-    answer_threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
-    passage_threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
 
     # ---- derived -------------------------------------------------------------------------
     def resolved_evals_dir(self) -> Path:
@@ -108,8 +106,20 @@ class DetectionConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(config=_STRICT)
+class LegacyKeys:
+    """Keys upstream's older config files and tests write: checked, then ignored (upstream ignores
+    them too; SIMPLE scoring has one combined threshold, and the reference set is ``evals_dir``)."""
+
+    question_threshold: Score | None = None
+    answer_threshold: Score | None = None
+    passage_threshold: Score | None = None
+    reference_dir: str | None = None
+
+
 FIELD_NAMES = {f.name for f in dataclasses.fields(DetectionConfig)}
-NULLABLE_FIELDS = {f.name for f in dataclasses.fields(DetectionConfig) if "None" in str(f.type)}
+LEGACY_KEYS = {f.name for f in dataclasses.fields(LegacyKeys)}
+NULLABLE_FIELDS = {f.name for f in dataclasses.fields(DetectionConfig) if "None" in str(f.type)} | LEGACY_KEYS
 
 
 def resolve_evals_dir(value: str | os.PathLike[str]) -> Path:
@@ -137,8 +147,12 @@ def load_config_file(path: str | os.PathLike[str]) -> DetectionConfig:
         raise DeconError(f"config file {p} must hold a mapping of option: value")
     # an empty value means "unset" (the default), except where None is itself a setting
     values = {k: v for k, v in data.items() if v is not None or k in NULLABLE_FIELDS}
+    legacy = {k: v for k, v in values.items() if k in LEGACY_KEYS}
+    for key in sorted(k for k, v in legacy.items() if v is not None):
+        print(f"Note: legacy option '{key}' in {p} is accepted and has no effect", file=sys.stderr)
     try:
-        return DetectionConfig(**values)
+        LegacyKeys(**legacy)
+        return DetectionConfig(**{k: v for k, v in values.items() if k not in LEGACY_KEYS})
     except ValidationError as exc:
         raise DeconError(f"config file {p}: {describe_validation_error(exc)}") from None
 
