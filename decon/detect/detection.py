@@ -35,6 +35,7 @@ from decon.detect.scoring import (
 )
 
 BATCH_LINES = 2048
+BATCH_CHARS = 64 << 20
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
 
@@ -120,15 +121,17 @@ class Scanner:
         res = FileResult(path=source.path)
         label = label or training_file_label(source.path)
         batch: list[tuple[int, str]] = []
+        batch_chars = 0  # long lines fill a batch by size before they fill it by count
         for line_num, raw in enumerate(source.lines(self.config.max_line_bytes)):
             res.lines_total += 1
             text = self.parse_line(raw, res, line_num)
             if text is None:
                 continue
             batch.append((line_num, text))
-            if len(batch) >= BATCH_LINES:
+            batch_chars += len(text)
+            if len(batch) >= BATCH_LINES or batch_chars >= BATCH_CHARS:
                 self.scan_batch(batch, res, label)
-                batch = []
+                batch, batch_chars = [], 0
         if batch:
             self.scan_batch(batch, res, label)
         res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
