@@ -345,3 +345,48 @@ def test_next_run_sweeps_temp_files_of_a_killed_run(tmp_path):
     assert not any(p.exists() for p in stale)
     assert unrelated.exists()
     assert (clean / "part0.jsonl.gz").exists()
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
+def test_line_reader_splits_like_a_reference_at_any_chunk_size(chunk, tmp_path, monkeypatch):
+    import random
+
+    import decon.common.data_reader as data_reader
+
+    monkeypatch.setattr(data_reader, "_CHUNK", chunk)
+    rng = random.Random(chunk)
+    for case in range(30):
+        lines = [b"x" * rng.choice([0, 1, 2, 5, 9, 10, 11, 40]) for _ in range(rng.randint(0, 12))]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        src = tmp_path / f"c{case}.jsonl"
+        src.write_bytes(data)
+        expected = data.split(b"\n")
+        if expected and expected[-1] == b"":
+            expected.pop()
+        expected = [None if len(x) > 10 else x for x in expected]
+        with data_reader.DataFile(src) as df:
+            reader = df.lines(10)
+            got = list(reader)
+            assert got == expected, (data, got)
+            assert reader.unterminated == (bool(data) and not data.endswith(b"\n"))
+            assert list(df.lines(10)) == expected  # a second pass reads from the start again
+
+
+def test_zstd_skippable_frames_and_frame_variants_read_whole(tmp_path):
+    import struct
+
+    from decon.common.data_reader import DataFileError, iter_lines
+
+    data = _lines(3000)
+    skippable = struct.pack("<II", 0x184D2A53, 5) + b"12345"
+    frames = [zstandard.ZstdCompressor(write_checksum=True).compress(data[:1000]),
+              zstandard.ZstdCompressor(write_content_size=False).compress(data[1000:50_000]),
+              zstandard.ZstdCompressor(level=19).compress(data[50_000:])]
+    whole = skippable + frames[0] + skippable + frames[1] + frames[2]
+    src = tmp_path / "multi.jsonl.zst"
+    src.write_bytes(whole)
+    assert b"".join(line + b"\n" for line in iter_lines(src)) == data
+    for cut in (3, len(skippable) - 2, len(skippable) + len(frames[0]) + 6, len(whole) - 1):
+        src.write_bytes(whole[:cut])
+        with pytest.raises(DataFileError, match="truncated zstd stream"):
+            list(iter_lines(src))

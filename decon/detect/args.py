@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -205,4 +206,6 @@ def _must_exist(path: Path, what: str) -> None:
     try:
         path.stat()
     except OSError as exc:
-        raise DeconError(f"{what} {describe_os_error(exc)}: {path}") from None
+        if exc.errno == errno.ENOENT:
+            raise DeconError(f"{what} does not exist: {path}") from None
+        raise DeconError(f"cannot access {what} {path}: {describe_os_error(exc)}") from None
