@@ -73,6 +73,13 @@ PAGE_SCRIPT = r"""
   }
   const OPEN = {"\u3010": "q", "\u27e6": "a", "\u27e8": "p"};
   const CLOSE = {"\u3011": "q", "\u27e7": "a", "\u27e9": "p"};
+  function expand(text, texts) {
+    // a span stored as REF start.length is that slice of the eval passage, question or answer
+    const slot = {"\u27e8": 0, "\u3010": 1, "\u27e6": 2};
+    return text.replace(/([\u3010\u27e6\u27e8])(\s*)\ue000(\d+)\.(\d+)/g,
+      (all, open, ws, at, n) => open + ws +
+        Array.from(texts[slot[open]] || "").slice(Number(at), Number(at) + Number(n)).join(""));
+  }
   function highlight(text) {
     const root = el("div", {class: "text training"});
     const stack = [root];
@@ -117,7 +124,8 @@ PAGE_SCRIPT = r"""
     d.details.forEach((name, i) => { if (detail[i] !== null) table.append(el("tr", {}, el("td", {}, name), el("td", {}, String(detail[i])))); });
     details.append(table);
     return el("article", {class: "match", "data-suite": d.suites[suite]}, head, facts,
-      el("strong", {}, "Training text"), text === null ? el("div", {class: "text"}, "(no training text in this report)") : highlight(text),
+      el("strong", {}, "Training text"), text === null ? el("div", {class: "text"}, "(no training text in this report)")
+        : highlight(expand(text, d.evals[evalIdx])),
       evalPart, details);
   }
   function controls(d, state, apply) {

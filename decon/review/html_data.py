@@ -3,14 +3,16 @@
 Matches are stored column-light: repeated strings (suites, training files, reference files,
 methods) and eval texts (one per eval record, however many matches it has) go into tables, each
 match row points at them. Training text keeps its highlighted spans and at most CONTEXT_CHARS of
-context on each side. The JSON is gzip-compressed (fixed mtime, so the output is deterministic)
-and base64-encoded; the page inflates it with the browser's DecompressionStream.
+context on each side, and a span whose text is part of the eval record's own text (the usual case)
+is stored as a reference to it: ``REF + "start.length"``. The JSON is gzip-compressed (fixed mtime,
+so the output is deterministic) and base64-encoded; the page inflates it with DecompressionStream.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,9 +20,12 @@ import orjson
 
 from decon.review.records import Match
 
-CONTEXT_CHARS = 160
+CONTEXT_CHARS = 64
 OPENERS = "【⟦⟨"
 CLOSERS = "】⟧⟩"
+REF = "\ue000"  # private-use character: "the next start.length of the eval text"
+_SPAN = re.compile("([【⟦⟨])([^【】⟦⟧⟨⟩]*)([】⟧⟩])")
+_EVAL_SLOT = {"⟨": 0, "【": 1, "⟦": 2}  # opener -> index in (passage, question, answer)
 TRAINING_TEXT_FIELDS = ("training_overlap_text", "training_text", "text")
 DETAIL_FIELDS = ("idf_overlap", "answer_overlap_ratio", "passage_overlap_ratio", "ngram_match_cnt",
                  "eval_unique_ngrams", "jaccard_similarity")
@@ -66,6 +71,24 @@ def eval_texts(m: Match) -> tuple[str | None, str | None, str | None]:
     return passage, question, answer
 
 
+def reference_spans(text: str, evals: tuple[str | None, str | None, str | None]) -> str:
+    """Replace each span's text by a reference into the matching eval text where it is a part of it."""
+    def swap(m: re.Match[str]) -> str:
+        opener, body, closer = m.groups()
+        source = evals[_EVAL_SLOT[opener]]
+        core = body.strip()
+        if not source or not core or REF in body:
+            return m.group(0)
+        at = source.find(core)
+        if at < 0:
+            return m.group(0)
+        lead = body[: len(body) - len(body.lstrip())]
+        trail = body[len(body.rstrip()):]
+        return f"{opener}{lead}{REF}{at}.{len(core)}{trail}{closer}"
+
+    return _SPAN.sub(swap, text.replace(REF, "\ufffd"))
+
+
 class _Table:
     """Values -> small integer ids, in first-seen order."""
 
@@ -105,10 +128,12 @@ def build_payload(matches: Sequence[Match]) -> dict[str, Any]:
     for m in ordered(matches):
         score = match_score(m)
         text = training_text(m)
+        texts = eval_texts(m)
         rows.append([
             suites.id(m.suite), None if score is None else round(score, 4), files.id(m.training_file),
-            m.training_line, refs.id(m.reference_file or m.eval_dataset), m.eval_line, evals.id(eval_texts(m)),
-            None if text is None else trim_context(text), methods.id(m.get_str("method") or ""),
+            m.training_line, refs.id(m.reference_file or m.eval_dataset), m.eval_line, evals.id(texts),
+            None if text is None else reference_spans(trim_context(text), texts),
+            methods.id(m.get_str("method") or ""),
             m.split, _detail(m),
         ])
     return {"suites": suites.values(), "files": files.values(), "refs": refs.values(),
