@@ -130,7 +130,7 @@ def build_payload(matches: Sequence[Match]) -> dict[str, Any]:
         text = training_text(m)
         texts = eval_texts(m)
         rows.append([
-            suites.id(m.suite), None if score is None else round(score, 4), files.id(m.training_file),
+            suites.id(m.suite), None if score is None else round(score, 6), files.id(m.training_file),
             m.training_line, refs.id(m.reference_file or m.eval_dataset), m.eval_line, evals.id(texts),
             None if text is None else reference_spans(trim_context(text), texts),
             methods.id(m.get_str("method") or ""),
