@@ -3,8 +3,9 @@
 Workers are separate processes and keep no counters: each job's reply carries its counts (lines,
 tokens, bytes, matches per eval suite, skipped lines per reason) and the parent adds them up here.
 So the counters survive worker restarts without prometheus_client's multiprocess mode, and a scrape
-only formats numbers already in memory. Gauges (jobs per state, queue depth, busy workers, index
-size) are read from the job table, the pool and the index at scrape time.
+only formats numbers already in memory: the counters' text is kept until the next event changes them,
+and gauges (jobs per state, queue depth, busy workers, index size) are read from the job table, the
+pool and the index at scrape time.
 """
 
 from __future__ import annotations
@@ -114,11 +115,14 @@ class ServerMetrics:
 
     def __init__(self, runtime: Any) -> None:
         disable_created_metrics()
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = CollectorRegistry(auto_describe=False)  # changed only by events
+        self.live = CollectorRegistry(auto_describe=False)  # read at every scrape
         self.index_info: dict[str, float] | None = None
         self._lock = threading.Lock()
+        self._version = 0  # bumped by every event; the cached counters text is for _cached_version
+        self._cached: tuple[int, bytes] = (-1, b"")
         self._define(self.registry)
-        self.registry.register(_LiveCollector(runtime, self))
+        self.live.register(_LiveCollector(runtime, self))
 
     def _define(self, r: CollectorRegistry) -> None:
         self.submitted = Counter("decon_jobs_submitted", "Jobs accepted by POST /submit", registry=r)
@@ -150,7 +154,9 @@ class ServerMetrics:
 
     # ---- events ------------------------------------------------------------------------------
     def job_submitted(self) -> None:
-        self.submitted.inc()
+        with self._lock:
+            self.submitted.inc()
+            self._version += 1
 
     def job_completed(self, payload: dict[str, Any], seconds: float) -> None:
         """A worker's reply for a finished job: add its counts."""
@@ -173,10 +179,14 @@ class ServerMetrics:
             self._ended("failed", seconds)
 
     def job_requeued(self) -> None:
-        self.finished.labels("requeued").inc()
+        with self._lock:
+            self.finished.labels("requeued").inc()
+            self._version += 1
 
     def worker_restarted(self) -> None:
-        self.restarts.inc()
+        with self._lock:
+            self.restarts.inc()
+            self._version += 1
 
     def index_ready(self, index: Any, seconds: float) -> None:
         self.index_info = {"seconds": seconds, **index_size(index)}
@@ -185,11 +195,15 @@ class ServerMetrics:
         self.finished.labels(outcome).inc()
         self.duration.labels(outcome).observe(seconds)
         self.last_finished.set(time.time())
+        self._version += 1
 
     # ---- exposition --------------------------------------------------------------------------
     def render(self) -> bytes:
         with self._lock:  # a scrape never sees half of a job's counts
-            return generate_latest(self.registry)
+            if self._cached[0] != self._version:
+                self._cached = (self._version, generate_latest(self.registry))
+            counters = self._cached[1]
+        return counters + generate_latest(self.live)
 
 
 def add_metrics_route(app: FastAPI, metrics: ServerMetrics) -> None:
