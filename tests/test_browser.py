@@ -21,9 +21,7 @@ from decon.review.html_data import ordered  # noqa: E402
 from decon.review.loader import load_reports  # noqa: E402
 
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
-GOLDEN = Path(__file__).resolve().parent.parent.parent / "shared" / "golden"
-if not GOLDEN.is_dir():
-    GOLDEN = Path("/work/shared/golden")
+GOLDEN = Path(__file__).resolve().parent / "golden"  # upstream's reports (tests/golden/README.md)
 SYNTHETIC = GOLDEN / "synthetic-cl100k" / "reports"
 EXTERNAL = re.compile(r"(?:https?:)?//(?!127\.0\.0\.1)[a-z0-9.-]+\.[a-z]{2,}", re.I)
 

@@ -21,9 +21,7 @@ from decon.cli import main  # noqa: E402
 from decon.review.html_data import REF, reference_spans, trim_context  # noqa: E402
 from decon.review.loader import load_reports  # noqa: E402
 
-GOLDEN = Path(__file__).resolve().parent.parent.parent / "shared" / "golden"
-if not GOLDEN.is_dir():
-    GOLDEN = Path("/work/shared/golden")
+GOLDEN = Path(__file__).resolve().parent / "golden"  # upstream's reports (tests/golden/README.md)
 CASES = sorted(p.parent.name for p in GOLDEN.glob("*/reports") if any(p.iterdir()))
 
 
@@ -174,3 +172,13 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert err == [f"Error: --config: file not found: {tmp_path / 'nope.yaml'}",
                    f"Error: --output is a directory: {tmp_path}"]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_empty_reports_still_give_a_page(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "clean-simple-0.80.jsonl").write_bytes(b"")
+    page = render(reports, tmp_path / "empty.html")
+    assert page_table(page, "suite-table") == []
+    assert page_payload(page)["rows"] == []
+    assert "(none)" in page

@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     matches = load_reports(directory)
     if not matches:
         console.print(f"No contamination found: the report files under {directory} are empty.")
+        if args.html:
+            _write_html(console, args, [], [])
         return 0
 
     order = analysis.SORT_SCORE
@@ -149,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     reasons = describe_filters(args)
     if not shown:
         console.print(f"None of the {total} matches pass the filters ({', '.join(reasons)}).")
+        if args.html:
+            _write_html(console, args, [], reasons)
         return 0
 
     line = f"{len(shown)} matches from {directory}"
@@ -158,10 +162,7 @@ def run(args: argparse.Namespace) -> int:
     console.print()
 
     if args.html:
-        from decon.review.html_command import write_html_report
-
-        write_html_report(directory, shown, args.output, args.config, reasons)
-        console.print(f"HTML report written to {args.output}")
+        _write_html(console, args, shown, reasons)
     elif args.stats:
         show_stats(console, shown)
     elif args.dataset_counts:
@@ -172,6 +173,13 @@ def run(args: argparse.Namespace) -> int:
         interactive = not args.dump and sys.stdin.isatty() and sys.stdout.isatty()
         show_matches(console, shown, args.verbose, interactive)
     return 0
+
+
+def _write_html(console: Console, args: argparse.Namespace, matches: list[Match], reasons: list[str]) -> None:
+    from decon.review.html_command import write_html_report
+
+    write_html_report(args.dir, matches, args.output, args.config, reasons)
+    console.print(f"HTML report written to {args.output}")
 
 
 def show_stats(console: Console, matches: list[Match]) -> None:
