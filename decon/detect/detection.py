@@ -53,6 +53,7 @@ class FileResult:
     #                                                         line_too_long
     long_lines: list[int] = field(default_factory=list)  # 0-based numbers of lines over max_line_bytes
     tokens: int = 0
+    bytes_read: int = 0  # uncompressed bytes of the lines read
 
 
 def training_file_label(path: str | os.PathLike[str]) -> str:
@@ -124,6 +125,8 @@ class Scanner:
         batch_chars = 0  # long lines fill a batch by size before they fill it by count
         for line_num, raw in enumerate(source.lines(self.config.max_line_bytes)):
             res.lines_total += 1
+            if raw is not None:  # a line over max_line_bytes was never held, so its size is unknown
+                res.bytes_read += len(raw)
             text = self.parse_line(raw, res, line_num)
             if text is None:
                 continue
