@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ def engine_config(extra: list[str] | None = None) -> Any:
 class ServerProcess:
     """A `decon server --port 0 ...` subprocess; ``url`` once it is listening."""
 
-    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             decon_command() + ["server", "--port", "0", "--host", "127.0.0.1"] + args,
             cwd=str(cwd or REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._listening = threading.Event()

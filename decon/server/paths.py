@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from decon.common.data_reader import describe_os_error, is_within
 from decon.common.file_io import SUPPORTED_EXTENSIONS, is_data_file
 
 
@@ -23,10 +26,6 @@ def resolve_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return [Path(os.path.realpath(r)) for r in roots]
 
 
-def is_within(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
-
-
 def check_submitted_path(raw: str, allowed_roots: Sequence[Path] = ()) -> str:
     """Validate ``raw`` and return it as an absolute path; raise PathRefused with a one-line reason.
 
@@ -41,9 +40,12 @@ def check_submitted_path(raw: str, allowed_roots: Sequence[Path] = ()) -> str:
         real = Path(os.path.realpath(absolute))
         if not is_within(real, allowed_roots):
             raise PathRefused(403, f"file_path is outside the allowed roots: {raw}")
-    if not os.path.exists(absolute):
-        raise PathRefused(400, f"file does not exist: {raw}")
-    if not os.path.isfile(absolute):
+    try:
+        mode = os.stat(absolute).st_mode
+    except OSError as exc:
+        missing = exc.errno in (errno.ENOENT, errno.ENOTDIR)
+        raise PathRefused(400, f"file does not exist: {raw}" if missing else f"{describe_os_error(exc)}: {raw}") from None
+    if not stat.S_ISREG(mode):
         raise PathRefused(400, f"not a regular file: {raw}")
     if not is_data_file(absolute):
         raise PathRefused(400, f"unsupported file type (expected one of {', '.join(SUPPORTED_EXTENSIONS)}): {raw}")

@@ -197,6 +197,9 @@ class WorkerPool:
             self.table.complete(job.job_id, payload["output_path"], payload["purified_path"])
             self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
                      f"{payload['contaminated_lines']} contaminated, {payload['seconds']:.2f}s")
+            if payload.get("long_line_count"):
+                self.log(f"Worker {slot.number} - job {job.job_id} skipped {payload['long_line_count']} line(s) "
+                         f"over max_line_bytes (line {', '.join(map(str, payload['long_lines']))})")
         else:
             self.table.fail(job.job_id, str(payload))
             self.log(f"Worker {slot.number} - job {job.job_id} failed: {payload}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from decon.common.config import DetectionConfig
-from decon.server.paths import is_within
+from decon.common.data_reader import DataFile
 
 ABORT_SIGNAL = signal.SIGUSR1
 
@@ -62,26 +62,31 @@ def remove_partial_outputs(job_id: str, dirs: Sequence[str | None]) -> int:
 
 
 def run_job(job_id: str, file_path: str, ctx: WorkerContext) -> dict[str, Any]:
-    """Scan one file and write its outputs; returns what the parent records about the job."""
+    """Scan one file and write its outputs; returns what the parent records about the job.
+
+    The file is opened once, checked through its descriptor (a regular file, inside the allowed
+    roots), and both the scan and the cleaned copy read through that descriptor, so swapping the
+    path (a symlink flipped, a FIFO) after the check changes nothing."""
     from decon.detect import api
 
-    if ctx.allowed_roots and not is_within(Path(os.path.realpath(file_path)), ctx.allowed_roots):
-        raise ValueError(f"file_path is outside the allowed roots: {file_path}")
     started = time.perf_counter()
-    result = api.scan_file(file_path, ctx.index, ctx.config)
-    output = None
-    if result.entries:
-        output = report_path(ctx.report_dir, job_id)
-        api.write_report(result.entries, output)
-    purified = None
-    if ctx.config.purify:
-        purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id)
-        api.write_purified(file_path, purified, result.contaminated_lines)
+    with DataFile(file_path, allowed_roots=ctx.allowed_roots) as data:
+        result = api.scan_file(data, ctx.index, ctx.config)
+        output = None
+        if result.entries:
+            output = report_path(ctx.report_dir, job_id)
+            api.write_report(result.entries, output)
+        purified = None
+        if ctx.config.purify:
+            purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id)
+            api.write_purified(data, purified, result.contaminated_lines, ctx.config.max_line_bytes)
     return {
         "output_path": output,
         "purified_path": purified,
         "lines_total": result.lines_total,
         "contaminated_lines": len(result.contaminated_lines),
+        "long_lines": [n + 1 for n in result.long_lines[:10]],
+        "long_line_count": len(result.long_lines),
         "seconds": time.perf_counter() - started,
         **job_counts(result, file_path),
     }
