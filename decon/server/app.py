@@ -6,7 +6,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from decon import __version__
-from decon.server.journal import JobRecord
+from decon.server.bodylimit import BodyLimitMiddleware
+from decon.server.journal import JobRecord, JournalError
+from decon.server.limits import BODY_TIMEOUT, MAX_BODY_BYTES
 from decon.server.models import (
     ErrorResponse,
     HealthResponse,
@@ -43,6 +45,7 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         description="Submit training files for contamination detection against a reference index "
                     "built once at start-up; poll for each job's report and cleaned file.",
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=BODY_TIMEOUT)
 
     @app.get("/health", response_model=HealthResponse,
              responses={503: {"model": LoadingResponse,
@@ -55,9 +58,13 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         return JSONResponse(status_code=503 if body["status"] != "ok" else 200, content=body)
 
     @app.post("/submit", response_model=SubmitResponse,
-              responses={400: {"model": ErrorResponse, "description": "Missing, non-file or unsupported path"},
+              responses={400: {"model": ErrorResponse,
+                               "description": "Missing, non-file, unsupported, too long or undecodable path"},
                          403: {"model": ErrorResponse, "description": "Path outside the allowed roots"},
-                         503: {"model": ErrorResponse, "description": "Server is shutting down"}})
+                         413: {"model": ErrorResponse, "description": f"Body over {MAX_BODY_BYTES} bytes"},
+                         503: {"model": ErrorResponse,
+                               "description": "Server is shutting down, or the job journal cannot be written"},
+                         507: {"model": ErrorResponse, "description": "The disk holding the job journal is full"}})
     def submit(request: SubmitRequest) -> JSONResponse:
         """Queue a training file; returns the job id to poll."""
         # A plain (threaded) handler: stat() on a slow network mount must not stall the event loop.
@@ -67,7 +74,10 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
             path = check_submitted_path(request.file_path, runtime.settings.allowed_roots)
         except PathRefused as refused:
             return _error(refused.status_code, refused.message)
-        rec = runtime.table.submit(path)
+        try:
+            rec = runtime.table.submit(path)
+        except JournalError as exc:
+            return _error(507 if exc.full else 503, f"job not accepted: {exc.message}")
         if rec is None:
             return _error(503, "server is shutting down; not accepting new jobs")
         return JSONResponse(content={"job_id": rec.job_id})

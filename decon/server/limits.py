@@ -1,0 +1,46 @@
+"""The server's resource limits in one place, and the open-file limit it raises at start.
+
+Every limit here is stated in docs/server.md with the answer a client gets when it is exceeded.
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+
+MAX_BODY_BYTES = 64 * 1024  # request bodies above this get 413 (checked while the body streams in)
+BODY_TIMEOUT = 30.0  # seconds a client has to send a whole request body, else 408
+MAX_PATH_BYTES = 4096  # file_path longer than this (UTF-8 bytes) gets 400, before any filesystem call
+MAX_PATH_DEPTH = 256  # file_path with more components than this gets 400
+DEFAULT_MAX_CONNECTIONS = 1000  # open client connections kept at most (--max-connections)
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds to send a complete request head (--header-timeout)
+KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
+# descriptors kept free for everything that is not a client connection (journal, worker pipes,
+# the listening socket, files opened while submitting), plus a few per worker process
+FD_RESERVE_BASE = 64
+FD_RESERVE_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class OpenFileLimit:
+    before: int  # soft limit found at start
+    soft: int  # soft limit now
+    hard: int
+
+
+def raise_open_file_limit() -> OpenFileLimit:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (more client connections fit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            target = soft
+    return OpenFileLimit(before=soft, soft=max(soft, target), hard=hard)
+
+
+def connection_budget(requested: int, open_files: int, workers: int) -> int:
+    """How many client connections to keep open: ``requested``, less if descriptors are short."""
+    reserve = FD_RESERVE_BASE + FD_RESERVE_PER_WORKER * workers
+    return max(1, min(requested, open_files - reserve))
