@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from decon.errors import DeconError
-from decon.server.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from decon.server.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, LISTEN_QUEUE
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -63,7 +63,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-        sock.listen(2048)
+        sock.listen(LISTEN_QUEUE)
     except OSError as exc:
         sock.close()
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     shutdown = GracefulShutdown(runtime, settings.shutdown_grace, log=_say)
     uv_config = uvicorn_config(create_app(runtime), max_connections, settings.header_timeout)
     server = DrainingServer(uv_config, shutdown.on_signal,
-                            on_loop_start=lambda loop: throttle_accept_errors(loop, _say))
+                            on_loop_start=lambda loop: throttle_accept_errors(loop, _say),
+                            on_listening=lambda: sock.listen(LISTEN_QUEUE))
     shutdown.server = server
     runtime.start_loading(on_failure=shutdown.stop_now)
     try:

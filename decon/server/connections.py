@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from decon.server.limits import KEEP_ALIVE_TIMEOUT
+from decon.server.limits import ACCEPT_BATCH, KEEP_ALIVE_TIMEOUT
 from decon.server.lograte import LogThrottle
 
 _ACCEPT_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -112,10 +112,12 @@ def uvicorn_config(app: Any, max_connections: int, header_timeout: float) -> uvi
     """uvicorn settings for the server: h11 on the asyncio loop, with the connection limits.
 
     ``limit_concurrency`` is one above the connection cap: a request arriving while more than
-    ``max_connections`` connections are open (none of them idle, so none could be closed) gets 503."""
+    ``max_connections`` connections are open (none of them idle, so none could be closed) gets 503.
+    uvicorn's ``backlog`` is also asyncio's accept batch, so it is set to ACCEPT_BATCH; the listen
+    queue is deepened again once the server listens (:func:`deepen_listen_queue`)."""
     config = uvicorn.Config(
         app, http=guarded_protocol(max_connections, header_timeout), loop="asyncio",
-        limit_concurrency=max_connections + 1, timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        limit_concurrency=max_connections + 1, timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=ACCEPT_BATCH,
         log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=10,
     )
     logging.getLogger("uvicorn.error").addFilter(RepeatFilter())
@@ -126,13 +128,14 @@ class RepeatFilter(logging.Filter):
     """Lets each distinct uvicorn warning through at most once per ``interval`` seconds (a flood
     of bad requests would otherwise log one line per request)."""
 
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._interval = interval
+        self._clock = clock
         self._seen: dict[str, tuple[float, int]] = {}  # message -> (last logged, suppressed since)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key, now = str(record.msg), time.monotonic()
+        key, now = str(record.msg), self._clock()
         last, suppressed = self._seen.get(key, (float("-inf"), 0))
         if now - last < self._interval:
             self._seen[key] = (last, suppressed + 1)

@@ -15,6 +15,11 @@ MAX_PATH_DEPTH = 256  # file_path with more components than this gets 400
 DEFAULT_MAX_CONNECTIONS = 1000  # open client connections kept at most (--max-connections)
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds to send a complete request head (--header-timeout)
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
+LISTEN_QUEUE = 2048  # connections the kernel holds until the server accepts them
+# Connections accepted per event-loop turn. asyncio accepts this many before their protocols run
+# (and before the connection cap can close idle ones), so a few batches are kept free below the
+# open-file limit.
+ACCEPT_BATCH = 32
 # descriptors kept free for everything that is not a client connection (journal, worker pipes,
 # the listening socket, files opened while submitting), plus a few per worker process
 FD_RESERVE_BASE = 64
@@ -42,5 +47,5 @@ def raise_open_file_limit() -> OpenFileLimit:
 
 def connection_budget(requested: int, open_files: int, workers: int) -> int:
     """How many client connections to keep open: ``requested``, less if descriptors are short."""
-    reserve = FD_RESERVE_BASE + FD_RESERVE_PER_WORKER * workers
+    reserve = FD_RESERVE_BASE + FD_RESERVE_PER_WORKER * workers + 3 * ACCEPT_BATCH
     return max(1, min(requested, open_files - reserve))
