@@ -40,7 +40,7 @@ def dirs_args(base: Path, purify: bool = True) -> list[str]:
 def srv(tmp_path_factory):
     """One server for the request-level checks (1 s request-head deadline)."""
     base = tmp_path_factory.mktemp("hardening")
-    server = ServerProcess(ENGINE + ["--worker-threads", "1", "--header-timeout", "1"] + dirs_args(base))
+    server = ServerProcess(ENGINE + ["--worker-threads", "1", "--request-timeout", "1"] + dirs_args(base))
     try:
         server.wait_ready()
         server.base = base  # type: ignore[attr-defined]
@@ -140,6 +140,18 @@ def test_streamed_huge_body_is_cut_off_without_being_read(srv):
     assert sent < total, "the server read the whole 200 MB body"
     assert peak_rss_kib(pid) - before < 64 * 1024
     assert srv.health().status_code == 200
+
+
+def test_slow_body_is_408_and_endless_head_is_400(srv):
+    with socket.create_connection(address(srv), timeout=30) as sock:
+        sock.sendall(b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"file_path\"")  # the rest never comes (1 s limit)
+        status, body = read_response(sock)
+    assert status == 408 and b"not received" in body
+    with socket.create_connection(address(srv), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (32 << 10))  # head still open
+        status, _ = read_response(sock)
+    assert status == 400
 
 
 # ---- 7: undecodable paths --------------------------------------------------------------------

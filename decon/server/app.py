@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from decon import __version__
 from decon.server.bodylimit import BodyLimitMiddleware
 from decon.server.journal import JobRecord, JournalError
-from decon.server.limits import BODY_TIMEOUT, MAX_BODY_BYTES
+from decon.server.limits import MAX_BODY_BYTES
 from decon.server.models import (
     ErrorResponse,
     HealthResponse,
@@ -45,7 +45,7 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         description="Submit training files for contamination detection against a reference index "
                     "built once at start-up; poll for each job's report and cleaned file.",
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=BODY_TIMEOUT)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=runtime.settings.request_timeout)
 
     @app.get("/health", response_model=HealthResponse,
              responses={503: {"model": LoadingResponse,

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from decon.errors import DeconError
-from decon.server.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, LISTEN_QUEUE
+from decon.server.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, LISTEN_QUEUE
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -38,9 +38,9 @@ def register(subparsers: Any) -> None:
                      help="Client connections kept open at most; beyond that the longest-idle one is "
                           "closed, or new requests get 503 if none is idle (lowered to fit the open-file "
                           f"limit) [default: {DEFAULT_MAX_CONNECTIONS}]")
-    srv.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
-                     help="Seconds a connection has to send a complete request head before it is "
-                          f"closed [default: {DEFAULT_HEADER_TIMEOUT:g}]")
+    srv.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT, metavar="SECONDS",
+                     help="Seconds a client has to send a request's head (else the connection is closed), "
+                          f"and again its body (else 408) [default: {DEFAULT_REQUEST_TIMEOUT:g}]")
     srv.add_argument("--shutdown-grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                      help="On SIGTERM/SIGINT, how long running jobs may take to finish before they are "
                           f"interrupted (and kept pending) [default: {DEFAULT_GRACE:g}]")
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     runtime = ServerRuntime(settings, config, table, build, log=_say)
     shutdown = GracefulShutdown(runtime, settings.shutdown_grace, log=_say)
-    uv_config = uvicorn_config(create_app(runtime), max_connections, settings.header_timeout)
+    uv_config = uvicorn_config(create_app(runtime), max_connections, settings.request_timeout)
     server = DrainingServer(uv_config, shutdown.on_signal,
                             on_loop_start=lambda loop: throttle_accept_errors(loop, _say),
                             on_listening=lambda: sock.listen(LISTEN_QUEUE))

@@ -9,11 +9,10 @@ import resource
 from dataclasses import dataclass
 
 MAX_BODY_BYTES = 64 * 1024  # request bodies above this get 413 (checked while the body streams in)
-BODY_TIMEOUT = 30.0  # seconds a client has to send a whole request body, else 408
 MAX_PATH_BYTES = 4096  # file_path longer than this (UTF-8 bytes) gets 400, before any filesystem call
 MAX_PATH_DEPTH = 256  # file_path with more components than this gets 400
 DEFAULT_MAX_CONNECTIONS = 1000  # open client connections kept at most (--max-connections)
-DEFAULT_HEADER_TIMEOUT = 10.0  # seconds to send a complete request head (--header-timeout)
+DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds to send a request head, and again its body (--request-timeout)
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
 LISTEN_QUEUE = 2048  # connections the kernel holds until the server accepts them
 # Connections accepted per event-loop turn. asyncio accepts this many before their protocols run
