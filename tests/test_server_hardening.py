@@ -279,21 +279,16 @@ def outputs_of(base: Path, job: str) -> list[Path]:
     return [p for d in (base / "reports", base / "cleaned") if d.exists() for p in d.iterdir() if job in p.name]
 
 
-def test_worker_killed_after_writing_its_report_leaves_no_output(tmp_path):
+def test_worker_killed_after_writing_its_report_leaves_no_output(srv, tmp_path):
     big = slow_to_purify(tmp_path / "slow.jsonl")
-    server = ServerProcess(ENGINE + ["--worker-threads", "1"] + dirs_args(tmp_path))
-    try:
-        server.wait_ready()
-        job = server.submit_ok(big)
-        report = tmp_path / "reports" / f"{job}.report.jsonl"
-        assert wait_for(report.exists), server.output()
-        pid = next(w["pid"] for w in server.health().json()["workers"] if w["job_id"] == job)
-        os.kill(pid, signal.SIGKILL)
-        body = server.wait_status(job, {"completed", "failed"})
-        assert body["status"] == "failed" and "signal 9" in body["error"], body
-        assert outputs_of(tmp_path, job) == []
-    finally:
-        server.kill()
+    job = srv.submit_ok(big)
+    report = srv.base / "reports" / f"{job}.report.jsonl"
+    assert wait_for(report.exists), srv.output()
+    pid = next(w["pid"] for w in srv.health().json()["workers"] if w["job_id"] == job)
+    os.kill(pid, signal.SIGKILL)
+    body = srv.wait_status(job, {"completed", "failed"})
+    assert body["status"] == "failed" and "signal 9" in body["error"], body
+    assert outputs_of(srv.base, job) == []
 
 
 def test_restart_sweeps_what_a_killed_server_left(tmp_path):
