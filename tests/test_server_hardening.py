@@ -165,6 +165,11 @@ def test_lone_surrogate_and_non_utf8_names_are_400(srv, tmp_path):
                  b'{"file_path": "/tmp/\xff.jsonl"}'):
         resp = raw_post(srv, body)
         assert resp.status_code == 400, (body, resp.status_code, resp.text)
+    # not a string path at all: 422, whose echo of the input must still be encodable
+    for body in (b'{"file_path": ["\\ud800"]}', b'{"file_path": {"\\udcff": 1}}', b'"\\ud800"',
+                 b'{"file_path": 1e999999}'):
+        resp = raw_post(srv, body)
+        assert resp.status_code == 422, (body, resp.status_code, resp.text)
     assert srv.health().json()["jobs"]["pending"] == 0
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from decon import __version__
 from decon.server.bodylimit import BodyLimitMiddleware
-from decon.server.journal import JobRecord, JournalError
+from decon.server.journal import JobRecord, JournalError, storable_text
 from decon.server.limits import MAX_BODY_BYTES
 from decon.server.models import (
     ErrorResponse,
@@ -23,6 +28,20 @@ from decon.server.runtime import LOADING, ServerRuntime
 
 def _error(status_code: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status_code, content={"error": message})
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with lone surrogates escaped and non-finite floats spelled out: what any JSON
+    body may contain once decoded, and what a response cannot encode."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def status_body(rec: JobRecord) -> dict[str, str]:
@@ -46,6 +65,11 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
                     "built once at start-up; poll for each job's report and cleaned file.",
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=runtime.settings.request_timeout)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with the echoed input made encodable (it may hold lone surrogates)."""
+        return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
 
     @app.get("/health", response_model=HealthResponse,
              responses={503: {"model": LoadingResponse,
