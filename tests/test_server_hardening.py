@@ -243,9 +243,12 @@ def test_connection_cap_closes_idle_connections_then_answers_503(tmp_path):
         idle = [connect(b"GET /health HTTP/1.1\r\n") for _ in range(3)]
         assert server.health().status_code == 200  # the oldest idle connection made room
         assert closed_by_server(idle[0])
-        head = b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"
-        for _ in range(3):  # requests in flight (bodies never finish): nothing left to close
-            connect(head)
+        head = (b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n"
+                b"Expect: 100-continue\r\n\r\n")
+        for _ in range(3):  # requests in flight (bodies never come): nothing left to close
+            sock = connect(head)
+            sock.settimeout(30)
+            assert sock.recv(1024).startswith(b"HTTP/1.1 100 ")  # the server is waiting for the body
         assert server.health().status_code == 503
         for sock in socks:
             sock.close()
