@@ -1,4 +1,4 @@
-"""The HTTP API: GET /health, POST /submit, GET /status/{job_id} (OpenAPI docs at /docs)."""
+"""The HTTP API: GET /health, POST /submit, GET /status/{job_id}, GET /metrics (OpenAPI docs at /docs)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 
 from decon import __version__
 from decon.server.bodylimit import BodyLimitMiddleware
+from decon.server.docs import add_offline_docs
 from decon.server.journal import JobRecord, JournalError, storable_text
 from decon.server.limits import MAX_BODY_BYTES
+from decon.server.metrics import add_metrics_route
 from decon.server.models import (
     ErrorResponse,
     HealthResponse,
@@ -63,6 +65,8 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         version=__version__,
         description="Submit training files for contamination detection against a reference index "
                     "built once at start-up; poll for each job's report and cleaned file.",
+        docs_url=None,  # served from packaged assets below: no CDN
+        redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=runtime.settings.request_timeout)
 
@@ -70,6 +74,9 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """FastAPI's 422, with the echoed input made encodable (it may hold lone surrogates)."""
         return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+
+    add_offline_docs(app)
+    add_metrics_route(app, runtime.metrics)
 
     @app.get("/health", response_model=HealthResponse,
              responses={503: {"model": LoadingResponse,
@@ -104,6 +111,7 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
             return _error(507 if exc.full else 503, f"job not accepted: {exc.message}")
         if rec is None:
             return _error(503, "server is shutting down; not accepting new jobs")
+        runtime.metrics.job_submitted()
         return JSONResponse(content={"job_id": rec.job_id})
 
     @app.get("/status/{job_id}", response_model=JobStatusResponse, response_model_exclude_none=True,

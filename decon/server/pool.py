@@ -33,6 +33,7 @@ from typing import Any
 from decon.server.jobs import JobTable
 from decon.server.journal import JobRecord, JournalError
 from decon.server.lograte import LogThrottle
+from decon.server.metrics import ServerMetrics
 from decon.server.outputs import remove_job_outputs
 from decon.server.worker import ABORT_SIGNAL, WorkerContext, worker_main
 
@@ -66,14 +67,15 @@ class _Slot:
         self.job_id: str | None = None
         self.aborting = False
         self.thread: threading.Thread | None = None
-        self.started = threading.Event()  # set once the slot's first process was forked (or failed)
+        self.started = 0.0  # monotonic time the running job was dispatched
+        self.spawned = threading.Event()  # set once the slot's first process was forked (or failed)
 
 
 class WorkerPool:
     """``size`` worker processes taking jobs from ``table``."""
 
     def __init__(self, size: int, table: JobTable, ctx: WorkerContext,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, metrics: ServerMetrics | None = None) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.size = size
@@ -86,6 +88,7 @@ class WorkerPool:
         self._draining = False  # set once jobs are being aborted: dead workers are not replaced
         self._idle = threading.Condition(self._lock)
         self._journal_log = LogThrottle(log)
+        self.metrics = metrics
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,7 +98,7 @@ class WorkerPool:
                                            name=f"decon-worker-{slot.number}")
             slot.thread.start()
         for slot in self._slots:
-            slot.started.wait()
+            slot.spawned.wait()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no slot runs a job (call after the table stopped dispatching)."""
@@ -154,11 +157,11 @@ class WorkerPool:
     def _supervise(self, slot: _Slot) -> None:
         try:
             self._try_spawn(slot)
-            slot.started.set()
+            slot.spawned.set()
             while not self._stopping.is_set():
                 self._supervise_once(slot)
         finally:
-            slot.started.set()
+            slot.spawned.set()
             self._retire(slot, 5.0)  # before this thread ends: its end would SIGKILL the worker
 
     def _supervise_once(self, slot: _Slot) -> None:
@@ -167,7 +170,7 @@ class WorkerPool:
                 self._stopping.wait(_POLL_SECONDS)
                 return
             self._retire(slot, 1.0, reason="worker process died while idle")
-            if not self._try_spawn(slot):
+            if not self._respawn(slot):
                 self._stopping.wait(1.0)
                 return
         try:
@@ -210,6 +213,7 @@ class WorkerPool:
         with self._lock:
             slot.job_id = job.job_id
             slot.aborting = False
+            slot.started = time.monotonic()
         assert slot.conn is not None and slot.process is not None
         try:
             slot.conn.send((job.job_id, job.file_path))
@@ -231,6 +235,11 @@ class WorkerPool:
                 return
 
     def _on_reply(self, slot: _Slot, job: JobRecord, kind: str, payload: Any) -> None:
+        if self.metrics is not None:  # before the table: once /status says done, /metrics counts it
+            if kind == "ok":
+                self.metrics.job_completed(payload, time.monotonic() - slot.started)
+            else:
+                self.metrics.job_failed(time.monotonic() - slot.started)
         if kind == "ok":
             if self._record(lambda: self.table.complete(job.job_id, payload["output_path"],
                                                         payload["purified_path"])):
@@ -250,6 +259,11 @@ class WorkerPool:
         assert slot.process is not None
         slot.process.join(5)
         exitcode = slot.process.exitcode
+        if self.metrics is not None:
+            if slot.aborting:
+                self.metrics.job_requeued()
+            else:
+                self.metrics.job_failed(time.monotonic() - slot.started)
         if slot.aborting:
             remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
             if self._record(lambda: self.table.requeue(job.job_id)):
@@ -258,8 +272,7 @@ class WorkerPool:
             self._fail(slot, job, describe_exit(exitcode))
         self._finish(slot)
         self._retire(slot, 1.0)
-        if not (self._draining or self._stopping.is_set()):
-            self._try_spawn(slot)
+        self._respawn(slot)
 
     def _finish(self, slot: _Slot) -> None:
         with self._idle:
@@ -293,6 +306,14 @@ class WorkerPool:
         except OSError as exc:  # fork failed: out of memory or processes; the supervisor tries again
             self.log(f"Worker {slot.number}: cannot start a worker process: {exc.strerror or exc}")
             return False
+
+    def _respawn(self, slot: _Slot) -> bool:
+        """A new process in place of one that died (not while stopping)."""
+        if not self._try_spawn(slot):
+            return False
+        if self.metrics is not None:
+            self.metrics.worker_restarted()
+        return True
 
     def _retire(self, slot: _Slot, timeout: float, reason: str | None = None) -> None:
         if reason and slot.process is not None:
