@@ -136,6 +136,8 @@ class Cell:
     decon_tiny: list[float] = field(default_factory=list)
     upstream: list[float] = field(default_factory=list)
     upstream_tiny: list[float] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # the same four series, CPU seconds
+    own: dict[str, list[float]] = field(default_factory=dict)  # each tool's own "Detection time" (full corpus)
     decon_rss_mb: float = 0.0
     upstream_rss_mb: float = 0.0
     matches: MatchCheck | None = None
@@ -159,6 +161,20 @@ class Cell:
         d, u = self.decon_s, self.upstream_s
         return u / d if d and u is not None and d > 0 else None
 
+    @property
+    def cpu_ratio(self) -> float | None:
+        """The same ratio on CPU seconds (user + system, all processes): less sensitive to a busy machine."""
+        c = self.cpu
+        d = self._detect(c.get("decon", []), c.get("decon_tiny", []))
+        u = self._detect(c.get("upstream", []), c.get("upstream_tiny", []))
+        return u / d if d and u is not None and d > 0 else None
+
+    def add(self, series: str, res: RunResult) -> None:
+        getattr(self, series).append(res.wall)
+        self.cpu.setdefault(series, []).append(res.cpu)
+        if series in ("decon", "upstream") and "detection_seconds" in res.fields:
+            self.own.setdefault(series, []).append(res.fields["detection_seconds"])
+
 
 def warm_cache(corpus: Corpus, cache_dir: Path, work: Path) -> RunResult:
     """Fill decon's index cache for ``corpus``'s reference set; confirm a second run loads it."""
@@ -175,16 +191,16 @@ def measure(corpus: Corpus, workers: int, args: argparse.Namespace, cache_dir: P
     rep_d, rep_u = work / f"{corpus.name}-w{workers}-decon", work / f"{corpus.name}-w{workers}-upstream"
     for r in range(args.repeats):
         print(f"  {corpus.name}, {workers} worker(s), round {r + 1}/{args.repeats} ...", flush=True)
-        cell.decon_tiny.append(run_decon(corpus.tiny_dir, corpus.evals_dir, work / "tiny-d", workers, cache_dir).wall)
+        cell.add("decon_tiny", run_decon(corpus.tiny_dir, corpus.evals_dir, work / "tiny-d", workers, cache_dir))
         res = run_decon(corpus.train_dir, corpus.evals_dir, rep_d, workers, cache_dir)
-        cell.decon.append(res.wall)
+        cell.add("decon", res)
         cell.decon_rss_mb = max(cell.decon_rss_mb, res.peak_rss_mb)
         if args.no_upstream:
             continue
-        cell.upstream_tiny.append(run_upstream(args.upstream, corpus.tiny_dir, corpus.evals_dir, work / "tiny-u",
-                                               workers).wall)
+        cell.add("upstream_tiny", run_upstream(args.upstream, corpus.tiny_dir, corpus.evals_dir, work / "tiny-u",
+                                               workers))
         res = run_upstream(args.upstream, corpus.train_dir, corpus.evals_dir, rep_u, workers)
-        cell.upstream.append(res.wall)
+        cell.add("upstream", res)
         cell.upstream_rss_mb = max(cell.upstream_rss_mb, res.peak_rss_mb)
     if not args.no_upstream:
         truth = read_truth(corpus.truth) if corpus.truth and corpus.truth.is_file() else None
@@ -268,16 +284,17 @@ def _s(x: float | None) -> str:
 
 def format_table(cells: list[Cell]) -> list[str]:
     """The side-by-side table (markdown, so it pastes into README/notes as it is)."""
-    out = ["| corpus | workers | decon s | upstream s | ratio (up/decon) | tokenizer floor s (share) | "
+    out = ["| corpus | workers | decon s | upstream s | ratio (up/decon) | CPU ratio | tokenizer floor s (share) | "
            "clean+encode s (share) | matches decon vs upstream |",
-           "|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         ratio = "-" if c.ratio is None else f"**{c.ratio:.2f}x**" + ("" if c.ratio >= TARGET_RATIO else " (<1.5)")
         floor = clean = "-"
         if c.floor and c.decon_s:
             floor = f"{c.floor['seconds']:.2f} ({c.floor['seconds'] / c.decon_s:.0%})"
             clean = f"{c.floor['clean_encode_seconds']:.2f} ({c.floor['clean_encode_seconds'] / c.decon_s:.0%})"
-        out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {ratio} | {floor} | "
+        cpu = "-" if c.cpu_ratio is None else f"{c.cpu_ratio:.2f}x"
+        out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {ratio} | {cpu} | {floor} | "
                    f"{clean} | {c.matches.cell() if c.matches else '-'} |")
     return out
 
@@ -291,7 +308,9 @@ def detail_rows(cells: list[Cell], corpora: dict[str, Corpus]) -> list[tuple[str
                  f"; upstream {'/'.join(f'{w:.2f}' for w in c.upstream)} "
                  f"(one-line {'/'.join(f'{w:.2f}' for w in c.upstream_tiny)})")
         rows.append((f"{c.corpus} w{c.workers} walls s", walls))
-        extra = f"peak RSS decon {c.decon_rss_mb:.0f} MB, upstream {c.upstream_rss_mb:.0f} MB"
+        own = {k: statistics.median(v) for k, v in c.own.items() if v}
+        extra = (f"own 'Detection time' decon {_s(own.get('decon'))} s, upstream {_s(own.get('upstream'))} s; "
+                 f"peak RSS decon {c.decon_rss_mb:.0f} MB, upstream {c.upstream_rss_mb:.0f} MB")
         if c.tokens and c.decon_s:
             extra += f"; decon {c.tokens / c.decon_s / 1e6:.2f} M tok/s"
             if c.upstream_s:

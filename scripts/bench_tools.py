@@ -25,6 +25,7 @@ class RunResult:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the whole process tree (waited-for children included)
     fields: dict[str, float] = field(default_factory=dict)
 
 
@@ -48,14 +49,17 @@ def decon_env(cache_dir: Path) -> dict[str, str]:
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> RunResult:
-    """Run ``cmd``; wall time and peak RSS (largest process of its tree, via /usr/bin/time or wait4)."""
+    """Run ``cmd``; wall time, CPU time and peak RSS (largest process of its tree, via /usr/bin/time or
+    wait4)."""
     time_bin = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
         full = [time_bin, "-f", "%M", "-o", rss_file.name, *cmd] if time_bin else cmd
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(full, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
             raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
@@ -63,8 +67,8 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> RunResult
             text = rss_file.read().strip().splitlines()
             rss_kb = float(text[-1]) if text else 0.0
         else:  # only an upper bound across runs
-            rss_kb = float(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-    res = RunResult(wall=wall, peak_rss_mb=rss_kb / 1024, stdout=proc.stdout, stderr=proc.stderr)
+            rss_kb = float(after.ru_maxrss)
+    res = RunResult(wall=wall, peak_rss_mb=rss_kb / 1024, stdout=proc.stdout, stderr=proc.stderr, cpu=cpu)
     for key, pattern in _SUMMARY.items():
         m = re.search(pattern, proc.stdout)
         if m:

@@ -42,13 +42,14 @@ def test_table_ratio_and_floor_share() -> None:
                       upstream=[11.0, 10.0, 12.0], upstream_tiny=[4.0, 4.0, 4.0],
                       floor={"seconds": 2.0, "clean_encode_seconds": 3.0, "tokens": 100, "docs": 10})
     assert cell.decon_s == 5.0 and cell.upstream_s == 7.0
-    slow = bench.Cell("doc-prose", 2, decon=[3.0], decon_tiny=[1.0], upstream=[3.0], upstream_tiny=[1.0])
+    slow = bench.Cell("doc-prose", 2, decon=[3.0], decon_tiny=[1.0], upstream=[3.0], upstream_tiny=[1.0],
+                      cpu={"decon": [6.0], "decon_tiny": [1.0], "upstream": [5.0], "upstream_tiny": [1.0]})
     lines = bench.format_table([cell, slow])
     assert lines[0].startswith("| corpus | workers | decon s | upstream s | ratio")
-    assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | 2.00 (40%) | 3.00 (60%) | - |"
-    assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | - | - | - |" == lines[3]
+    assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | - | 2.00 (40%) | 3.00 (60%) | - |"
+    assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | 0.80x | - | - | - |" == lines[3]
     alone = bench.Cell("prose-like", 1, decon=[3.0], decon_tiny=[1.0])
-    assert alone.ratio is None and "| - | - |" in bench.format_table([alone])[2]
+    assert alone.ratio is None and alone.cpu_ratio is None and "| - | - | - |" in bench.format_table([alone])[2]
 
 
 def _write_report(path: Path, rows: list[tuple[int, str, int]]) -> None:
