@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--docs", type=int, default=None, help="make_corpus.py documents [default: 20000; quick 2000]")
     ap.add_argument("--seed", type=int, default=7, help="make_corpus.py seed [default: 7]")
     ap.add_argument("--prose-seed", type=int, default=1234, help="prose-like generator seed [default: 1234]")
+    ap.add_argument("--own-times", action="store_true",
+                    help="use each tool's own 'Detection time' instead of wall(corpus) - wall(one-line corpus); "
+                         "skips the one-line runs (about half the time; no CPU ratio)")
     ap.add_argument("--no-floor", action="store_true", help="skip the tokenizer floor")
     ap.add_argument("--no-index-check", action="store_true", help="skip cold index build / cache load")
     ap.add_argument("--no-purify", action="store_true", help="skip the --purify run")
@@ -148,13 +151,19 @@ class Cell:
     def _detect(full: list[float], tiny: list[float]) -> float | None:
         return statistics.median(full) - statistics.median(tiny) if full and tiny else None
 
+    def _tool_s(self, tool: str) -> float | None:
+        tiny = getattr(self, f"{tool}_tiny")
+        if not tiny and self.own.get(tool):  # --own-times: the tool's own "Detection time"
+            return statistics.median(self.own[tool])
+        return self._detect(getattr(self, tool), tiny)
+
     @property
     def decon_s(self) -> float | None:
-        return self._detect(self.decon, self.decon_tiny)
+        return self._tool_s("decon")
 
     @property
     def upstream_s(self) -> float | None:
-        return self._detect(self.upstream, self.upstream_tiny)
+        return self._tool_s("upstream")
 
     @property
     def ratio(self) -> float | None:
@@ -165,6 +174,8 @@ class Cell:
     def cpu_ratio(self) -> float | None:
         """The same ratio on CPU seconds (user + system, all processes): less sensitive to a busy machine."""
         c = self.cpu
+        if not c.get("decon_tiny"):
+            return None
         d = self._detect(c.get("decon", []), c.get("decon_tiny", []))
         u = self._detect(c.get("upstream", []), c.get("upstream_tiny", []))
         return u / d if d and u is not None and d > 0 else None
@@ -191,14 +202,16 @@ def measure(corpus: Corpus, workers: int, args: argparse.Namespace, cache_dir: P
     rep_d, rep_u = work / f"{corpus.name}-w{workers}-decon", work / f"{corpus.name}-w{workers}-upstream"
     for r in range(args.repeats):
         print(f"  {corpus.name}, {workers} worker(s), round {r + 1}/{args.repeats} ...", flush=True)
-        cell.add("decon_tiny", run_decon(corpus.tiny_dir, corpus.evals_dir, work / "tiny-d", workers, cache_dir))
+        if not args.own_times:
+            cell.add("decon_tiny", run_decon(corpus.tiny_dir, corpus.evals_dir, work / "tiny-d", workers, cache_dir))
         res = run_decon(corpus.train_dir, corpus.evals_dir, rep_d, workers, cache_dir)
         cell.add("decon", res)
         cell.decon_rss_mb = max(cell.decon_rss_mb, res.peak_rss_mb)
         if args.no_upstream:
             continue
-        cell.add("upstream_tiny", run_upstream(args.upstream, corpus.tiny_dir, corpus.evals_dir, work / "tiny-u",
-                                               workers))
+        if not args.own_times:
+            cell.add("upstream_tiny", run_upstream(args.upstream, corpus.tiny_dir, corpus.evals_dir,
+                                                   work / "tiny-u", workers))
         res = run_upstream(args.upstream, corpus.train_dir, corpus.evals_dir, rep_u, workers)
         cell.add("upstream", res)
         cell.upstream_rss_mb = max(cell.upstream_rss_mb, res.peak_rss_mb)
@@ -379,7 +392,9 @@ def run_all(args: argparse.Namespace, corpora: dict[str, Corpus], cache_dir: Pat
     for corpus in corpora.values():
         print(f"Corpus {corpus.name}: warming decon's index cache ...", flush=True)
         warm_cache(corpus, cache_dir, work)
-        cells.extend(measure(corpus, w, args, cache_dir, work) for w in args.worker_counts)
+        for w in args.worker_counts:
+            cells.append(measure(corpus, w, args, cache_dir, work))
+            print("  => " + format_table(cells[-1:])[2], flush=True)
     extras: list[tuple[str, str]] = []
     if not args.no_purify:
         extras.append(purify_row(all_evals, max(args.worker_counts), cache_dir, work))
@@ -388,13 +403,17 @@ def run_all(args: argparse.Namespace, corpora: dict[str, Corpus], cache_dir: Pat
     return cells, extras, idx
 
 
+_METHOD = {False: "detection s = median wall(corpus) - median wall(one-line corpus)",
+           True: "detection s = median of each tool's own 'Detection time' (--own-times)"}
+
+
 def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus], cells: list[Cell],
            extras: list[tuple[str, str]], idx: dict[str, float] | None) -> None:
     print("\n== decon bench ==")
     print("\n".join(head))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
-    print("detection s = median wall(corpus) - median wall(one-line corpus); ratio = upstream s / decon s "
-          f"(> 1: decon faster; target >= {TARGET_RATIO}); floor = decon's tokenizer alone, share of decon s\n")
+    print(f"{_METHOD[args.own_times]}; ratio = upstream s / decon s (> 1: decon faster; target >= {TARGET_RATIO}); "
+          "CPU ratio = the same on user+system seconds; floor = decon's tokenizer alone, share of decon s\n")
     print("\n".join(format_table(cells)))
     print()
     rows = detail_rows(cells, corpora)

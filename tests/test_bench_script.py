@@ -48,6 +48,9 @@ def test_table_ratio_and_floor_share() -> None:
     assert lines[0].startswith("| corpus | workers | decon s | upstream s | ratio")
     assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | - | 2.00 (40%) | 3.00 (60%) | - |"
     assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | 0.80x | - | - | - |" == lines[3]
+    own = bench.Cell("eval-like", 1, decon=[9.0, 9.5], upstream=[9.0, 9.0],
+                     own={"decon": [2.0, 4.0], "upstream": [6.0, 6.0]})  # --own-times: no one-line runs
+    assert (own.decon_s, own.upstream_s, own.ratio, own.cpu_ratio) == (3.0, 6.0, 2.0, None)
     alone = bench.Cell("prose-like", 1, decon=[3.0], decon_tiny=[1.0])
     assert alone.ratio is None and alone.cpu_ratio is None and "| - | - | - |" in bench.format_table([alone])[2]
 
