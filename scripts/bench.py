@@ -214,6 +214,7 @@ def measure(corpus: Corpus, workers: int, args: argparse.Namespace, cache_dir: P
                                                    work / "tiny-u", workers))
         res = run_upstream(args.upstream, corpus.train_dir, corpus.evals_dir, rep_u, workers)
         cell.add("upstream", res)
+        print(f"    walls s: {_walls(cell, -1)}", flush=True)
         cell.upstream_rss_mb = max(cell.upstream_rss_mb, res.peak_rss_mb)
     if not args.no_upstream:
         truth = read_truth(corpus.truth) if corpus.truth and corpus.truth.is_file() else None
@@ -312,15 +313,21 @@ def format_table(cells: list[Cell]) -> list[str]:
     return out
 
 
+def _walls(c: Cell, only: int | None = None) -> str:
+    """Every run's wall time (or run ``only``'s): decon (one-line) / upstream (one-line)."""
+    def j(xs: list[float]) -> str:
+        xs = xs if only is None else xs[only:][:1]
+        return "/".join(f"{x:.2f}" for x in xs) or "-"
+
+    return f"decon {j(c.decon)} (one-line {j(c.decon_tiny)}); upstream {j(c.upstream)} (one-line {j(c.upstream_tiny)})"
+
+
 def detail_rows(cells: list[Cell], corpora: dict[str, Corpus]) -> list[tuple[str, str]]:
     rows = []
     for name, corpus in corpora.items():
         rows.append((f"{name}", f"{corpus.size_mb:.1f} MB, {corpus.docs:,} docs, refs {corpus.evals_dir}"))
     for c in cells:
-        walls = (f"decon {'/'.join(f'{w:.2f}' for w in c.decon)} (one-line {'/'.join(f'{w:.2f}' for w in c.decon_tiny)})"
-                 f"; upstream {'/'.join(f'{w:.2f}' for w in c.upstream)} "
-                 f"(one-line {'/'.join(f'{w:.2f}' for w in c.upstream_tiny)})")
-        rows.append((f"{c.corpus} w{c.workers} walls s", walls))
+        rows.append((f"{c.corpus} w{c.workers} walls s", _walls(c)))
         own = {k: statistics.median(v) for k, v in c.own.items() if v}
         extra = (f"own 'Detection time' decon {_s(own.get('decon'))} s, upstream {_s(own.get('upstream'))} s; "
                  f"peak RSS decon {c.decon_rss_mb:.0f} MB, upstream {c.upstream_rss_mb:.0f} MB")
@@ -395,6 +402,7 @@ def run_all(args: argparse.Namespace, corpora: dict[str, Corpus], cache_dir: Pat
         for w in args.worker_counts:
             cells.append(measure(corpus, w, args, cache_dir, work))
             print("  => " + format_table(cells[-1:])[2], flush=True)
+            write_json(args.json, {"partial": True, "cells": cells})
     extras: list[tuple[str, str]] = []
     if not args.no_purify:
         extras.append(purify_row(all_evals, max(args.worker_counts), cache_dir, work))
@@ -421,10 +429,18 @@ def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus]
         rss = max([idx["cold_rss_mb"], idx["warm_rss_mb"], *(c.decon_rss_mb for c in cells)])
         rows += index_rows(idx, rss)
     print_rows(rows + extras)
-    if args.json:
-        args.json.write_text(json.dumps({"header": head, "index": idx, "extras": extras, "cells": [
-            {**asdict(c), "decon_s": c.decon_s, "upstream_s": c.upstream_s, "ratio": c.ratio} for c in cells]},
-            indent=1))
+    write_json(args.json, {"header": head, "index": idx, "extras": extras, "cells": cells})
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    """``result`` as JSON (cells with their derived figures), if a path was given."""
+    if path is None:
+        return
+    cells = [{**asdict(c), "decon_s": c.decon_s, "upstream_s": c.upstream_s, "ratio": c.ratio,
+              "cpu_ratio": c.cpu_ratio} for c in result["cells"]]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**result, "cells": cells}, indent=1))
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
