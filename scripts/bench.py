@@ -170,15 +170,25 @@ class Cell:
         d, u = self.decon_s, self.upstream_s
         return u / d if d and u is not None and d > 0 else None
 
+    def cpu_s(self, tool: str) -> float | None:
+        """Detection CPU seconds (user + system, all processes; corpus minus one-line corpus)."""
+        return self._detect(self.cpu.get(tool, []), self.cpu.get(f"{tool}_tiny", []))
+
     @property
     def cpu_ratio(self) -> float | None:
-        """The same ratio on CPU seconds (user + system, all processes): less sensitive to a busy machine."""
-        c = self.cpu
-        if not c.get("decon_tiny"):
-            return None
-        d = self._detect(c.get("decon", []), c.get("decon_tiny", []))
-        u = self._detect(c.get("upstream", []), c.get("upstream_tiny", []))
+        """The ratio on CPU seconds: less sensitive to a busy machine than the wall ratio."""
+        d, u = self.cpu_s("decon"), self.cpu_s("upstream")
         return u / d if d and u is not None and d > 0 else None
+
+    def floor_share(self, key: str) -> float | None:
+        """Tokenizer floor over decon's detection: CPU over CPU where measured, else seconds over wall."""
+        if not self.floor:
+            return None
+        d_cpu = self.cpu_s("decon")
+        if d_cpu and d_cpu > 0:
+            return self.floor[f"{key}_cpu_total"] / d_cpu
+        secs = self.floor["seconds" if key == "encode" else "clean_encode_seconds"]
+        return secs / self.decon_s if self.decon_s else None
 
     def add(self, series: str, res: RunResult) -> None:
         getattr(self, series).append(res.wall)
@@ -304,9 +314,9 @@ def format_table(cells: list[Cell]) -> list[str]:
     for c in cells:
         ratio = "-" if c.ratio is None else f"**{c.ratio:.2f}x**" + ("" if c.ratio >= TARGET_RATIO else " (<1.5)")
         floor = clean = "-"
-        if c.floor and c.decon_s:
-            floor = f"{c.floor['seconds']:.2f} ({c.floor['seconds'] / c.decon_s:.0%})"
-            clean = f"{c.floor['clean_encode_seconds']:.2f} ({c.floor['clean_encode_seconds'] / c.decon_s:.0%})"
+        if c.floor and c.floor_share("encode") is not None:
+            floor = f"{c.floor['seconds']:.2f} ({c.floor_share('encode'):.0%})"
+            clean = f"{c.floor['clean_encode_seconds']:.2f} ({c.floor_share('clean_encode'):.0%})"
         cpu = "-" if c.cpu_ratio is None else f"{c.cpu_ratio:.2f}x"
         out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {ratio} | {cpu} | {floor} | "
                    f"{clean} | {c.matches.cell() if c.matches else '-'} |")
@@ -421,7 +431,8 @@ def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus]
     print("\n".join(head))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     print(f"{_METHOD[args.own_times]}; ratio = upstream s / decon s (> 1: decon faster; target >= {TARGET_RATIO}); "
-          "CPU ratio = the same on user+system seconds; floor = decon's tokenizer alone, share of decon s\n")
+          "CPU ratio = the same on user+system seconds;\nfloor = decon's tokenizer alone on the same texts, "
+          "CPU s of the slowest process (share: floor CPU / decon's detection CPU)\n")
     print("\n".join(format_table(cells)))
     print()
     rows = detail_rows(cells, corpora)

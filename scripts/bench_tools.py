@@ -169,7 +169,7 @@ def floor_worker(paths: list[str], part: int, parts: int) -> dict[str, float]:
 
     tok = get_tokenizer("cl100k")
     tok.encode_batch([" warm up"], num_threads=1)
-    clean_s = encode_s = 0.0
+    clean_s = encode_s = clean_cpu = encode_cpu = 0.0
     tokens = docs = 0
     batch_no = 0
     for p in paths:
@@ -182,20 +182,26 @@ def floor_worker(paths: list[str], part: int, parts: int) -> dict[str, float]:
                 if (batch_no - 1) % parts != part:
                     continue
                 raw = [orjson.loads(ln)["text"] for ln in lines if ln.strip()]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 texts = [" " + clean_text(t, DEFAULT_PUNCTUATION) for t in raw]
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 enc = tok.encode_batch(texts, num_threads=1)
                 encode_s += time.perf_counter() - t1
+                encode_cpu += time.process_time() - c1
                 clean_s += t1 - t0
+                clean_cpu += c1 - c0
                 tokens += sum(len(e) for e in enc)
                 docs += len(texts)
-    return {"encode_seconds": encode_s, "clean_seconds": clean_s, "tokens": tokens, "docs": docs}
+    return {"encode_seconds": encode_s, "clean_seconds": clean_s, "encode_cpu": encode_cpu,
+            "clean_cpu": clean_cpu, "tokens": tokens, "docs": docs}
 
 
 def tokenizer_floor(files: list[Path], workers: int, script: Path) -> dict[str, float]:
-    """Split the batches of ``files`` over ``workers`` processes (as detection's workers would);
-    the floor is the slowest process (encode alone; and clean + encode)."""
+    """Split the batches of ``files`` over ``workers`` processes (as detection's workers would).
+
+    seconds / clean_encode_seconds: CPU seconds of the slowest process (encode alone; clean + encode),
+    which is its wall time on an idle machine and stays meaningful on a busy one; *_cpu_total: summed
+    over the processes, to set against decon's detection CPU seconds."""
     procs = [subprocess.Popen([sys.executable, str(script), "--floor-worker",
                                json.dumps({"paths": [str(f) for f in files], "part": i, "parts": workers})],
                               stdout=subprocess.PIPE, text=True) for i in range(workers)]
@@ -205,6 +211,9 @@ def tokenizer_floor(files: list[Path], workers: int, script: Path) -> dict[str, 
         if p.returncode != 0:
             raise SystemExit("tokenizer floor worker failed")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    return {"seconds": max(r["encode_seconds"] for r in results),
-            "clean_encode_seconds": max(r["encode_seconds"] + r["clean_seconds"] for r in results),
+    return {"seconds": max(r["encode_cpu"] for r in results),
+            "clean_encode_seconds": max(r["encode_cpu"] + r["clean_cpu"] for r in results),
+            "encode_cpu_total": sum(r["encode_cpu"] for r in results),
+            "clean_encode_cpu_total": sum(r["encode_cpu"] + r["clean_cpu"] for r in results),
+            "wall_seconds": max(r["encode_seconds"] for r in results),
             "tokens": sum(r["tokens"] for r in results), "docs": sum(r["docs"] for r in results)}

@@ -40,13 +40,16 @@ def test_bad_arguments_exit(capsys: pytest.CaptureFixture[str]) -> None:
 def test_table_ratio_and_floor_share() -> None:
     cell = bench.Cell("eval-like", 1, decon=[6.0, 5.0, 9.0], decon_tiny=[1.0, 1.0, 2.0],
                       upstream=[11.0, 10.0, 12.0], upstream_tiny=[4.0, 4.0, 4.0],
-                      floor={"seconds": 2.0, "clean_encode_seconds": 3.0, "tokens": 100, "docs": 10})
+                      floor={"seconds": 2.0, "clean_encode_seconds": 3.0, "encode_cpu_total": 2.0,
+                             "clean_encode_cpu_total": 3.0, "tokens": 100, "docs": 10})
     assert cell.decon_s == 5.0 and cell.upstream_s == 7.0
     slow = bench.Cell("doc-prose", 2, decon=[3.0], decon_tiny=[1.0], upstream=[3.0], upstream_tiny=[1.0],
                       cpu={"decon": [6.0], "decon_tiny": [1.0], "upstream": [5.0], "upstream_tiny": [1.0]})
     lines = bench.format_table([cell, slow])
     assert lines[0].startswith("| corpus | workers | decon s | upstream s | ratio")
     assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | - | 2.00 (40%) | 3.00 (60%) | - |"
+    cell.cpu = {"decon": [9.0], "decon_tiny": [1.0], "upstream": [9.0], "upstream_tiny": [1.0]}
+    assert cell.floor_share("encode") == 0.25 and cell.cpu_ratio == 1.0  # CPU over CPU when measured
     assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | 0.80x | - | - | - |" == lines[3]
     own = bench.Cell("eval-like", 1, decon=[9.0, 9.5], upstream=[9.0, 9.0],
                      own={"decon": [2.0, 4.0], "upstream": [6.0, 6.0]})  # --own-times: no one-line runs
