@@ -101,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", metavar="CORPUS", choices=CORPORA,
                     help="only write a cProfile dump of decon (1 worker, warm cache) on CORPUS and print its top")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
+    ap.add_argument("--from-json", type=Path, default=None, help="only re-print the table of a --json file")
     ap.add_argument("--data", type=Path, default=DATA, help="corpora and runs [default: bench-data/]")
     ap.add_argument("--floor-worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -170,6 +171,12 @@ class Cell:
         d, u = self.decon_s, self.upstream_s
         return u / d if d and u is not None and d > 0 else None
 
+    @property
+    def own_ratio(self) -> float | None:
+        """The ratio of the tools' own "Detection time" figures (medians), a cross-check."""
+        d, u = self.own.get("decon"), self.own.get("upstream")
+        return statistics.median(u) / statistics.median(d) if d and u and statistics.median(d) > 0 else None
+
     def cpu_s(self, tool: str) -> float | None:
         """Detection CPU seconds (user + system, all processes; corpus minus one-line corpus)."""
         return self._detect(self.cpu.get(tool, []), self.cpu.get(f"{tool}_tiny", []))
@@ -185,7 +192,7 @@ class Cell:
         if not self.floor:
             return None
         d_cpu = self.cpu_s("decon")
-        if d_cpu and d_cpu > 0:
+        if d_cpu and d_cpu > 0 and f"{key}_cpu_total" in self.floor:
             return self.floor[f"{key}_cpu_total"] / d_cpu
         secs = self.floor["seconds" if key == "encode" else "clean_encode_seconds"]
         return secs / self.decon_s if self.decon_s else None
@@ -306,20 +313,28 @@ def _s(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+def _ratio_cell(c: Cell) -> str:
+    if c.ratio is None:
+        return "-"
+    if (c.decon_s or 0) <= 0 or (c.upstream_s or 0) <= 0:
+        return "n/a (noise: a one-line run outlasted its corpus run)"
+    return f"**{c.ratio:.2f}x**" + ("" if c.ratio >= TARGET_RATIO else " (<1.5)")
+
+
 def format_table(cells: list[Cell]) -> list[str]:
     """The side-by-side table (markdown, so it pastes into README/notes as it is)."""
-    out = ["| corpus | workers | decon s | upstream s | ratio (up/decon) | CPU ratio | tokenizer floor s (share) | "
-           "clean+encode s (share) | matches decon vs upstream |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| corpus | workers | decon s | upstream s | ratio (up/decon) | CPU ratio | own-time ratio | "
+           "tokenizer floor s (share) | clean+encode s (share) | matches decon vs upstream |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
-        ratio = "-" if c.ratio is None else f"**{c.ratio:.2f}x**" + ("" if c.ratio >= TARGET_RATIO else " (<1.5)")
         floor = clean = "-"
         if c.floor and c.floor_share("encode") is not None:
             floor = f"{c.floor['seconds']:.2f} ({c.floor_share('encode'):.0%})"
             clean = f"{c.floor['clean_encode_seconds']:.2f} ({c.floor_share('clean_encode'):.0%})"
-        cpu = "-" if c.cpu_ratio is None else f"{c.cpu_ratio:.2f}x"
-        out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {ratio} | {cpu} | {floor} | "
-                   f"{clean} | {c.matches.cell() if c.matches else '-'} |")
+        cpu = "-" if c.cpu_ratio is None or c.cpu_ratio <= 0 else f"{c.cpu_ratio:.2f}x"
+        own = "-" if c.own_ratio is None else f"{c.own_ratio:.2f}x"
+        out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {_ratio_cell(c)} | {cpu} | "
+                   f"{own} | {floor} | {clean} | {c.matches.cell() if c.matches else '-'} |")
     return out
 
 
@@ -431,7 +446,7 @@ def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus]
     print("\n".join(head))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     print(f"{_METHOD[args.own_times]}; ratio = upstream s / decon s (> 1: decon faster; target >= {TARGET_RATIO}); "
-          "CPU ratio = the same on user+system seconds;\nfloor = decon's tokenizer alone on the same texts, "
+          "CPU ratio = the same on user+system seconds;\nown-time ratio = the tools' own 'Detection time' figures; floor = decon's tokenizer alone on the same texts, "
           "CPU s of the slowest process (share: floor CPU / decon's detection CPU)\n")
     print("\n".join(format_table(cells)))
     print()
@@ -443,12 +458,23 @@ def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus]
     write_json(args.json, {"header": head, "index": idx, "extras": extras, "cells": cells})
 
 
+def load_cells(path: Path) -> list[Cell]:
+    """The cells of a --json file (derived figures are recomputed)."""
+    names = set(Cell.__dataclass_fields__)
+    cells = []
+    for raw in json.loads(path.read_text())["cells"]:
+        cell = Cell(**{k: v for k, v in raw.items() if k in names})
+        cell.matches = MatchCheck(**raw["matches"]) if raw.get("matches") else None
+        cells.append(cell)
+    return cells
+
+
 def write_json(path: Path | None, result: dict) -> None:
     """``result`` as JSON (cells with their derived figures), if a path was given."""
     if path is None:
         return
     cells = [{**asdict(c), "decon_s": c.decon_s, "upstream_s": c.upstream_s, "ratio": c.ratio,
-              "cpu_ratio": c.cpu_ratio} for c in result["cells"]]
+              "cpu_ratio": c.cpu_ratio, "own_ratio": c.own_ratio} for c in result["cells"]]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({**result, "cells": cells}, indent=1))
     tmp.replace(path)
@@ -460,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.floor_worker:
         task = json.loads(args.floor_worker)
         print(json.dumps(floor_worker(task["paths"], task["part"], task["parts"])))
+        return 0
+    if args.from_json:
+        print("\n".join(format_table(load_cells(args.from_json))))
         return 0
     if not args.no_upstream and not args.upstream.is_file():
         raise SystemExit(f"upstream binary not found: {args.upstream} (--upstream PATH, or --no-upstream)")

@@ -47,15 +47,17 @@ def test_table_ratio_and_floor_share() -> None:
                       cpu={"decon": [6.0], "decon_tiny": [1.0], "upstream": [5.0], "upstream_tiny": [1.0]})
     lines = bench.format_table([cell, slow])
     assert lines[0].startswith("| corpus | workers | decon s | upstream s | ratio")
-    assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | - | 2.00 (40%) | 3.00 (60%) | - |"
+    assert lines[2] == "| eval-like | 1 | 5.00 | 7.00 | **1.40x** (<1.5) | - | - | 2.00 (40%) | 3.00 (60%) | - |"
     cell.cpu = {"decon": [9.0], "decon_tiny": [1.0], "upstream": [9.0], "upstream_tiny": [1.0]}
     assert cell.floor_share("encode") == 0.25 and cell.cpu_ratio == 1.0  # CPU over CPU when measured
-    assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | 0.80x | - | - | - |" == lines[3]
+    assert "| doc-prose | 2 | 2.00 | 2.00 | **1.00x** (<1.5) | 0.80x | - | - | - | - |" == lines[3]
     own = bench.Cell("eval-like", 1, decon=[9.0, 9.5], upstream=[9.0, 9.0],
                      own={"decon": [2.0, 4.0], "upstream": [6.0, 6.0]})  # --own-times: no one-line runs
-    assert (own.decon_s, own.upstream_s, own.ratio, own.cpu_ratio) == (3.0, 6.0, 2.0, None)
+    assert (own.decon_s, own.upstream_s, own.ratio, own.cpu_ratio, own.own_ratio) == (3.0, 6.0, 2.0, None, 2.0)
+    noisy = bench.Cell("prose-like", 1, decon=[3.0], decon_tiny=[1.0], upstream=[3.0], upstream_tiny=[4.0])
+    assert "n/a (noise" in bench.format_table([noisy])[2]
     alone = bench.Cell("prose-like", 1, decon=[3.0], decon_tiny=[1.0])
-    assert alone.ratio is None and alone.cpu_ratio is None and "| - | - | - |" in bench.format_table([alone])[2]
+    assert alone.ratio is None and alone.cpu_ratio is None and "| - | - | - | - |" in bench.format_table([alone])[2]
 
 
 def _write_report(path: Path, rows: list[tuple[int, str, int]]) -> None:
@@ -93,6 +95,9 @@ def test_smoke_run_with_decon_as_upstream(tmp_path: Path) -> None:
     row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("| prose-like | 1 |"))
     assert "same: " in row and "DIFFER" not in row
     assert "machine: " in proc.stdout and "--corpora prose-like" in proc.stdout
+    again = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--from-json", str(out)],
+                           capture_output=True, text=True, check=True)
+    assert row in again.stdout.splitlines()
     result = orjson.loads(out.read_bytes())
     cell = result["cells"][0]
     assert cell["matches"]["decon"] == cell["matches"]["upstream"] > 0
