@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from decon.common.config import DEFAULT_PUNCTUATION
 from decon.common.fast_bpe import MAX_SPAN, fallback_mask
 from decon.common.text import _WS_CHARS, clean_text
 from decon.common.tokenizer import BPE_NAMES, bpe_encoding, get_tokenizer
+from tests.test_tokenizer import _run_python
 
 PIECES = [
     " ", "  ", "   ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u2000", "\u200a",
@@ -110,3 +113,32 @@ def test_span_limits_hold_at_every_alignment(shift: int) -> None:
     long = [" " + "q" * MAX_SPAN, "q" * (MAX_SPAN + 1), " a " + "q" * MAX_SPAN + " b"]
     assert fallback_mask([lead, *short]).tolist() == [False] * 4
     assert fallback_mask([lead, *long]).tolist() == [False, True, True, True]
+
+
+def test_fast_path_builds_offline_from_the_verified_ranks(tmp_path: Path) -> None:
+    code = """
+        import json, socket
+
+        def refuse(*args, **kwargs):
+            raise OSError("network disabled in test")
+
+        socket.socket = refuse
+        socket.create_connection = refuse
+        socket.getaddrinfo = refuse
+
+        from decon.common.tokenizer import get_tokenizer
+        out = {}
+        for name in ["cl100k", "o200k", "r50k", "p50k", "p50k_edit"]:
+            tok = get_tokenizer(name)
+            ids, ptr = tok.encode_flat([" hello world", " again"])
+            out[name] = [ids.tolist(), ptr.tolist(), tok._fast._core is not None]
+        print(json.dumps(out))
+    """
+    proc = _run_python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in BPE_NAMES:
+        ids, ptr, built = out[name]
+        assert built, name  # the riptoken core was used
+        expected = _tiktoken(name, [" hello world", " again"])
+        assert ids == expected[0] + expected[1] and ptr == [0, len(expected[0]), len(ids)]

