@@ -22,6 +22,7 @@ from decon.common.config import DetectionConfig
 from decon.common.file_io import iter_lines
 from decon.common.ngram_hash import ngram_hashes
 from decon.common.text import clean_text
+from decon.detect import hitpath
 from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
 from decon.detect.cluster import Cluster, find_clusters
 from decon.detect.reference_index import ReferenceIndex
@@ -37,6 +38,10 @@ from decon.detect.scoring import (
 BATCH_LINES = 2048
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
+
+# A question candidate of a cluster: (slot, idf overlap, required overlap, matched n-gram count,
+# first and last matched position).
+Candidate = tuple[int, np.float32, np.float32, int, int, int]
 
 
 @dataclass
@@ -95,7 +100,7 @@ class _DocSets:
 class Scanner:
     """Detection for one process: holds the index, the config and per-process caches."""
 
-    def __init__(self, index: ReferenceIndex, config: DetectionConfig) -> None:
+    def __init__(self, index: ReferenceIndex, config: DetectionConfig, compiled: bool = True) -> None:
         self.index = index
         self.config = config
         self.tok = index.tokenizer
@@ -108,6 +113,24 @@ class Scanner:
         self.required_q = np.array(
             [interpolate_threshold(int(t), config.perfect_match_decay_start, config.perfect_match_decay_end,
                                    self.min_q) for t in index.token_count], dtype=np.float32)
+        self.compiled = compiled
+        if compiled:
+            self._init_kernel()
+
+    def _init_kernel(self) -> None:
+        """State of the compiled hit path; one empty call loads (or compiles) the kernel now,
+        so forked workers inherit it."""
+        index = self.index
+        self._index_arrays = tuple(hitpath.readonly(np.ascontiguousarray(a, dtype=t)) for a, t in (
+            (index.q_docs.values, np.int32), (index.q_docs.ptr, np.int64), (index.hot, np.bool_),
+            (index.q_idf, np.float32), (index.question_idf_sum, np.float32), (self.required_q, np.float32)))
+        self._st = np.zeros((0, hitpath.STATE_COLUMNS), dtype=np.int64)
+        self._nid_seen = np.zeros(0, dtype=np.int64)
+        self._stamp = 0
+        self._nid_buf = np.empty(1 << 16, dtype=np.int64)
+        self._nxt_buf = np.empty(1 << 16, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        self._kernel(empty, empty, empty)
 
     # ---- file level ------------------------------------------------------------------------
     def scan_file(self, path: str | os.PathLike[str], label: str | None = None) -> FileResult:
@@ -167,6 +190,9 @@ class Scanner:
         doc_of_hit = np.searchsorted(ptr, hits, side="right") - 1
         inside = hits + n <= ptr[doc_of_hit + 1]
         candidate_docs = np.unique(doc_of_hit[inside & long_enough[doc_of_hit]])
+        if self.compiled:
+            self._scan_compiled(candidate_docs, ptr, flat, qid, batch, cleaned, res, label)
+            return
         for d in candidate_docs.tolist():
             start, end = int(ptr[d]), int(ptr[d + 1])
             tokens = flat[start:end]
@@ -175,21 +201,69 @@ class Scanner:
             entries = self.scan_tokens(tokens, local, cleaned[d], line_num, label)
             res.entries.extend(entries)
 
+    def _kernel(self, qid: np.ndarray, doc_q0: np.ndarray, doc_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        if len(doc_q0) and len(self._st) == 0:  # allocated on first use, in the worker (pages stay
+            # untouched until used)
+            self._st = np.zeros((self.index.num_docs, hitpath.STATE_COLUMNS), dtype=np.int64)
+            self._nid_seen = np.zeros(len(self.index.q_df), dtype=np.int64)
+        rows, vals, self._stamp, self._nid_buf, self._nxt_buf = hitpath.scan_hits(
+            qid, doc_q0, doc_len, *self._index_arrays, self.min_q, cfg.sample_every_m_tokens,
+            cfg.question_max_consecutive_misses, self._st, self._nid_seen, self._stamp, self._nid_buf,
+            self._nxt_buf)
+        return rows, vals
+
+    def _scan_compiled(self, docs: np.ndarray, ptr: np.ndarray, flat: np.ndarray, qid: np.ndarray,
+                       batch: list[tuple[int, str]], cleaned: list[str], res: FileResult, label: str) -> None:
+        """Clusters and question candidates of all ``docs`` in one compiled call, then scoring."""
+        rows, vals = self._kernel(qid, ptr[docs], ptr[docs + 1] - ptr[docs] - self.n + 1)
+        if len(rows) == 0:
+            return
+        # group rows by document, then by cluster (rows come ordered that way)
+        doc_starts = np.flatnonzero(np.diff(rows[:, 0], prepend=-1))
+        bounds = np.append(doc_starts, len(rows)).tolist()
+        rows_l, ov, req = rows.tolist(), vals[:, 0], vals[:, 1]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            d = int(docs[rows_l[a][0]])
+            tokens = flat[ptr[d]:ptr[d + 1]]
+            clusters: list[list[Candidate]] = []
+            last = -1
+            for r in range(a, b):
+                k, c, slot, cnt, lo, hi = rows_l[r]
+                if c != last:
+                    clusters.append([])
+                    last = c
+                clusters[-1].append((slot, ov[r], req[r], cnt, lo, hi))
+            res.entries.extend(self._select(clusters, tokens, batch[d][0], label))
+
     # ---- document level --------------------------------------------------------------------
     def scan_tokens(self, tokens: np.ndarray, qid_at: list[int], cleaned: str, line_num: int,
                     label: str) -> list[dict[str, Any]]:
+        """The reference walk of one document (Python); the compiled path gives the same entries."""
         cfg = self.config
         hit_positions = [i for i, v in enumerate(qid_at) if v >= 0]
         clusters = find_clusters(qid_at, hit_positions, self.index.hot, cfg.sample_every_m_tokens,
                                  self.docs_of, cfg.question_max_consecutive_misses)
+        per_cluster = []
+        for cluster in clusters:
+            cands = []
+            for slot, idf_overlap, required in self._question_candidates(cluster):
+                start, end = cluster.bound(slot)
+                cands.append((slot, idf_overlap, required, len(cluster.matched(slot)), start, end))
+            per_cluster.append(cands)
+        return self._select(per_cluster, tokens, line_num, label)
+
+    def _select(self, clusters: list[list[Candidate]], tokens: np.ndarray, line_num: int,
+                label: str) -> list[dict[str, Any]]:
+        """Score each cluster's candidates; keep the best record per (eval, instance, question start)."""
         seen: set[tuple[int, int, int]] = set()
         out: list[dict[str, Any]] = []
-        for cluster in clusters:
+        for cands in clusters:
             passing = []
-            for slot, idf_overlap, required in self._question_candidates(cluster):
-                entry = self._evaluate(slot, cluster, tokens, line_num, label, idf_overlap, required)
+            for cand in cands:
+                entry = self._evaluate(cand, tokens, line_num, label)
                 if entry is not None:
-                    passing.append((slot, entry))
+                    passing.append((cand[0], entry))
             # the best-scoring record per (eval, instance, question start); ties: lowest doc_id
             passing.sort(key=lambda se: (-se[1]["contamination_score"], int(self.index.doc_id[se[0]])))
             chosen = []
@@ -235,12 +309,10 @@ class Scanner:
         out.sort(key=lambda t: t[0])
         return out
 
-    def _evaluate(self, slot: int, cluster: Cluster, tokens: np.ndarray, line_num: int,
-                  label: str, idf_overlap: np.float32, required: np.float32) -> dict[str, Any] | None:
+    def _evaluate(self, cand: Candidate, tokens: np.ndarray, line_num: int, label: str) -> dict[str, Any] | None:
         cfg, index, n = self.config, self.index, self.n
-        matched = cluster.matched(slot)
+        slot, idf_overlap, required, n_matched, start, end = cand
         eval_len = int(index.token_count[slot])
-        start, end = cluster.bound(slot)
         cluster_len = (end + n - 1) - start + 1
         excess = max(cluster_len - eval_len, 0)
 
@@ -317,7 +389,7 @@ class Scanner:
             "eval_key": index.eval_keys[int(index.eval_key_idx[slot])],
             "eval_line": int(index.eval_line[slot]),
             "eval_instance_index": int(index.eval_instance_index[slot]),
-            "ngram_match_cnt": len(matched),
+            "ngram_match_cnt": n_matched,
             "eval_unique_ngrams": int(index.unique_ngrams[slot]),
             "contamination_score": float(score),
             "length_adjusted_question_threshold": float(required),
