@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 
 from decon.common.config import DetectionConfig
+from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.detect import hitpath
 from decon.detect.api import build_index
+from decon.detect.boundaries import passage_walk
 from decon.detect.cluster import find_clusters
 from decon.detect.detection import Scanner
+from decon.detect.reference_index import FILTER_BITS
 
 GOLDEN_INPUT = Path(__file__).resolve().parent / "golden" / "synthetic-input"
 
@@ -104,3 +107,64 @@ def test_compiled_scanner_equals_reference_scanner(golden_corpus, options):
     slow = Scanner(index, cfg, compiled=False).scan_file(train)
     assert fast.entries, "the corpus has contaminated documents"
     assert fast.entries == slow.entries
+
+
+def _passage_walk_stepwise(ids: np.ndarray, member: np.ndarray, max_misses: int, idf: np.ndarray):
+    """The backward walk one position at a time (the reference for boundaries.passage_walk)."""
+    matched, first, last, misses, acc = set(), None, None, 0, np.float32(0.0)
+    for off in range(len(ids) - 1, -1, -1):
+        if member[off]:
+            nid = int(ids[off])
+            if nid not in matched:
+                matched.add(nid)
+                if not np.isnan(idf[nid]):
+                    acc = np.float32(acc + idf[nid])
+            if first is None:
+                last = off
+            first = off
+            misses = 0
+        elif first is not None:
+            misses += 1
+            if misses > max_misses:
+                break
+    return None if first is None else (first, last, acc)
+
+
+def test_passage_walk_equals_stepwise_walk():
+    rng = np.random.default_rng(3)
+    for trial in range(3000):
+        length = int(rng.integers(0, 60))
+        ids = rng.integers(0, 12, size=length)
+        member = rng.random(length) < rng.choice([0.1, 0.4, 0.8])
+        idf = rng.uniform(0.1, 4, size=12).astype(np.float32)
+        idf[rng.random(12) < 0.2] = np.nan
+        max_misses = int(rng.integers(0, 6))
+        got = passage_walk(ids, member, max_misses, idf)
+        want = _passage_walk_stepwise(ids, member, max_misses, idf)
+        assert (got is None) == (want is None), trial
+        if got is not None:
+            assert got[:2] == want[:2] and got[2].tobytes() == want[2].tobytes(), trial
+
+
+def test_fused_question_ids_equal_hash_then_lookup(golden_corpus):
+    refs, train = golden_corpus
+    cfg = DetectionConfig(evals_dir=str(refs))
+    index = build_index(cfg, progress=False)
+    qkeys, qids, bits = index.question_table()
+    rng = np.random.default_rng(9)
+    real = index.answer_tokens.values[:5000]  # eval text: many question n-gram hits
+    for n in (1, 3, 5, 8):
+        for tokens in (real, rng.integers(0, 100_000, size=3000), real[:n - 1], real[:n]):
+            tokens = np.ascontiguousarray(tokens, dtype=np.int64)
+            want = index.lookup_question(ngram_hashes(tokens, n))
+            got = hitpath.question_ids(tokens, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids)
+            assert np.array_equal(got, want)
+    assert (index.lookup_question(ngram_hashes(np.ascontiguousarray(real, dtype=np.int64), 5)) >= 0).any()
+
+
+def test_compiled_window_keys_equal_ngram_hashes():
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 3, 5, 13):
+        for size in (0, 1, n - 1, n, 50, 700):
+            tokens = rng.integers(0, 1 << 62, size=size, dtype=np.int64)
+            assert np.array_equal(hitpath.ngram_keys(tokens, n, ngram_seed(n)), ngram_hashes(tokens, n))

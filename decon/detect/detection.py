@@ -20,12 +20,17 @@ import orjson
 
 from decon.common.config import DetectionConfig
 from decon.common.file_io import iter_lines
-from decon.common.ngram_hash import ngram_hashes
+from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.common.text import clean_text
 from decon.detect import hitpath
-from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
+from decon.detect.boundaries import (
+    AnswerKeys,
+    answer_ngram_boundaries,
+    passage_boundaries,
+    short_answer_match,
+)
 from decon.detect.cluster import Cluster, find_clusters
-from decon.detect.reference_index import ReferenceIndex
+from decon.detect.reference_index import FILTER_BITS, Ragged, ReferenceIndex
 from decon.detect.scoring import (
     F32,
     ZERO,
@@ -114,6 +119,8 @@ class Scanner:
             [interpolate_threshold(int(t), config.perfect_match_decay_start, config.perfect_match_decay_end,
                                    self.min_q) for t in index.token_count], dtype=np.float32)
         self.compiled = compiled
+        self._sets: dict[tuple[int, int], frozenset[int]] = {}
+        self.answer_keys = AnswerKeys(index, config.answer_ngram_size) if compiled else None
         if compiled:
             self._init_kernel()
 
@@ -131,6 +138,9 @@ class Scanner:
         self._nxt_buf = np.empty(1 << 16, dtype=np.int64)
         empty = np.empty(0, dtype=np.int64)
         self._kernel(empty, empty, empty)
+        qkeys, qids, bits = index.question_table()
+        hitpath.question_ids(empty, self.n, ngram_seed(self.n), bits, 64 - FILTER_BITS, qkeys, qids)
+        hitpath.ngram_keys(empty, self.n, ngram_seed(self.n))
 
     # ---- file level ------------------------------------------------------------------------
     def scan_file(self, path: str | os.PathLike[str], label: str | None = None) -> FileResult:
@@ -183,7 +193,11 @@ class Scanner:
         res.lines_processed += int(long_enough.sum())
         if total < n:
             return
-        qid = self.index.lookup_question(ngram_hashes(flat, n))
+        if self.compiled:
+            qkeys, qids, bits = self.index.question_table()
+            qid = hitpath.question_ids(flat, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids)
+        else:
+            qid = self.index.lookup_question(ngram_hashes(flat, n))
         hits = np.flatnonzero(qid >= 0)
         if len(hits) == 0:
             return
@@ -309,6 +323,14 @@ class Scanner:
         out.sort(key=lambda t: t[0])
         return out
 
+    def _token_set(self, rows: Ragged, slot: int) -> frozenset[int]:
+        """An eval document's distinct answer or passage tokens as a set (memoised per process)."""
+        key = (id(rows), slot)
+        got = self._sets.get(key)
+        if got is None:
+            got = self._sets[key] = frozenset(rows.row(slot).tolist())
+        return got
+
     def _evaluate(self, cand: Candidate, tokens: np.ndarray, line_num: int, label: str) -> dict[str, Any] | None:
         cfg, index, n = self.config, self.index, self.n
         slot, idf_overlap, required, n_matched, start, end = cand
@@ -325,12 +347,11 @@ class Scanner:
             window = max(p_total * 2, cfg.min_passage_distance)
             found = passage_boundaries(index, slot, start, tokens, window, cfg.passage_ngram_size,
                                        cfg.passage_max_consecutive_misses)
-            p_set = index.passage_token_set.row(slot)
+            p_set = self._token_set(index.passage_token_set, slot)
             if found is not None:
                 ps, pe, p_idf = found
                 p_bounds = (ps, pe)
-                hits = np.unique(tokens[ps:pe + 1])
-                p_match = int(np.isin(hits, p_set).sum())
+                p_match = len(p_set.intersection(tokens[ps:pe + 1].tolist()))
             else:
                 p_idf = ZERO
                 p_match = 0
@@ -342,7 +363,7 @@ class Scanner:
         a_bounds: list[tuple[int, int]] | None = None
         a_unique = None
         if has_answer:
-            a_set = index.answer_token_set.row(slot)
+            a_set = self._token_set(index.answer_token_set, slot)
             a_unique = len(a_set)
             a_total = int(index.answer_len[slot])
             short = a_total <= cfg.short_answer_token_threshold
@@ -351,17 +372,16 @@ class Scanner:
             if short:
                 found_a = short_answer_match(index, slot, q_end, tokens, window)
             else:
-                found_a = answer_ngram_boundaries(index, slot, q_end, tokens, window, cfg.answer_ngram_size)
+                found_a = answer_ngram_boundaries(index, slot, q_end, tokens, window, cfg.answer_ngram_size,
+                                                  self.answer_keys)
             if found_a is not None:
                 a_bounds, a_idf = found_a
-                in_bounds = np.unique(np.concatenate([tokens[s:e + 1] for s, e in a_bounds]))
-                a_match = int(np.isin(in_bounds, a_set).sum())
+                a_match = len(a_set.intersection(chain.from_iterable(tokens[s:e + 1].tolist() for s, e in a_bounds)))
             else:
                 a_idf = ZERO
                 s0 = q_end + 1
                 s1 = min(s0 + window, len(tokens))
-                suffix = np.unique(tokens[s0:s1]) if s0 < s1 else np.empty(0, np.int64)
-                a_match = int(np.isin(a_set, suffix).sum())
+                a_match = len(a_set.intersection(tokens[s0:s1].tolist())) if s0 < s1 else 0
             a_ratio = F32(F32(a_match) / F32(a_unique)) if a_unique else ZERO
 
         score = combined_score(

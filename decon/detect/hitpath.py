@@ -275,3 +275,57 @@ def scan_hits(qid: np.ndarray, doc_q0: np.ndarray, doc_len: np.ndarray, q_vals: 
             cluster += 1
             i = max(i, end_idx + 1)
     return out_i[:n_out], out_f[:n_out], stamp, nid_buf, nxt_buf
+
+
+@_jit
+def _mix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+@_jit
+def question_ids(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndarray, filter_shift: int,
+                 qkeys: np.ndarray, qids: np.ndarray) -> np.ndarray:
+    """``lookup_question(ngram_hashes(tokens, n))`` in one pass: the question n-gram id of every
+    window of ``n`` tokens, -1 where there is none (bit filter on the key's top bits, then a binary
+    search in the sorted question keys)."""
+    count = len(tokens) - n + 1
+    out = np.full(max(count, 0), -1, dtype=np.int64)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    shift = np.uint64(filter_shift)
+    for i in range(count):
+        h = seed
+        for k in range(n):
+            h ^= np.uint64(tokens[i + k]) * golden
+            h = _mix64(h)
+        top = np.int64(h >> shift)
+        if (bits[top >> 6] >> np.uint64(top & 63)) & np.uint64(1):
+            lo, hi = 0, len(qkeys)
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if qkeys[mid] < h:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < len(qkeys) and qkeys[lo] == h:
+                out[i] = qids[lo]
+    return out
+
+
+@_jit
+def ngram_keys(tokens: np.ndarray, n: int, seed: np.uint64) -> np.ndarray:
+    """``ngram_hashes(tokens, n)`` in one compiled pass (for the short windows around a match)."""
+    count = max(len(tokens) - n + 1, 0)
+    out = np.empty(count, dtype=np.uint64)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    for i in range(count):
+        h = seed
+        for k in range(n):
+            h ^= np.uint64(tokens[i + k]) * golden
+            h = _mix64(h)
+        out[i] = h
+    return out
