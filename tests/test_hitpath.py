@@ -15,10 +15,11 @@ from decon.common.config import DetectionConfig
 from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.detect import hitpath
 from decon.detect.api import build_index
-from decon.detect.boundaries import passage_walk
+from decon.detect.boundaries import _answer_total, passage_walk
 from decon.detect.cluster import find_clusters
 from decon.detect.detection import Scanner
 from decon.detect.reference_index import FILTER_BITS
+from decon.detect.scoring import f32_sum
 
 GOLDEN_INPUT = Path(__file__).resolve().parent / "golden" / "synthetic-input"
 
@@ -168,3 +169,14 @@ def test_compiled_window_keys_equal_ngram_hashes():
         for size in (0, 1, n - 1, n, 50, 700):
             tokens = rng.integers(0, 1 << 62, size=size, dtype=np.int64)
             assert np.array_equal(hitpath.ngram_keys(tokens, n, ngram_seed(n)), ngram_hashes(tokens, n))
+
+
+def test_answer_idf_total_is_the_sequential_float32_sum():
+    rng = np.random.default_rng(8)
+    idf = rng.uniform(0, 12, size=500).astype(np.float32)
+    idf[rng.random(500) < 0.1] = np.nan
+    index = SimpleNamespace(answer_ngram_idf=idf)
+    for _ in range(500):
+        ids = np.sort(rng.choice(500, size=int(rng.integers(0, 300)), replace=False))
+        want = f32_sum(idf[i] for i in ids if not np.isnan(idf[i]))
+        assert _answer_total(index, ids).tobytes() == np.float32(want).tobytes()

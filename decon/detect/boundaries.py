@@ -93,8 +93,10 @@ class AnswerKeys:
 
 
 def _answer_total(index: ReferenceIndex, answer_ids: np.ndarray) -> np.float32:
-    idf = index.answer_ngram_idf
-    return f32_sum(idf[i] for i in answer_ids if not np.isnan(idf[i]))
+    """Sequential float32 sum of the answer n-grams' IDFs (those that have one), in id order."""
+    v = index.answer_ngram_idf[answer_ids]
+    v = v[~np.isnan(v)].astype(np.float32, copy=False)
+    return np.add.accumulate(v, dtype=np.float32)[-1] if len(v) else ZERO
 
 
 def _answer_window(index: ReferenceIndex, slot: int, tokens: np.ndarray, start: int, last: int, n: int,

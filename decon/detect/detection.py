@@ -205,7 +205,7 @@ class Scanner:
         inside = hits + n <= ptr[doc_of_hit + 1]
         candidate_docs = np.unique(doc_of_hit[inside & long_enough[doc_of_hit]])
         if self.compiled:
-            self._scan_compiled(candidate_docs, ptr, flat, qid, batch, cleaned, res, label)
+            self._scan_compiled(candidate_docs, ptr, flat, qid, batch, res, label)
             return
         for d in candidate_docs.tolist():
             start, end = int(ptr[d]), int(ptr[d + 1])
@@ -228,7 +228,7 @@ class Scanner:
         return rows, vals
 
     def _scan_compiled(self, docs: np.ndarray, ptr: np.ndarray, flat: np.ndarray, qid: np.ndarray,
-                       batch: list[tuple[int, str]], cleaned: list[str], res: FileResult, label: str) -> None:
+                       batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
         """Clusters and question candidates of all ``docs`` in one compiled call, then scoring."""
         rows, vals = self._kernel(qid, ptr[docs], ptr[docs + 1] - ptr[docs] - self.n + 1)
         if len(rows) == 0:
@@ -243,7 +243,7 @@ class Scanner:
             clusters: list[list[Candidate]] = []
             last = -1
             for r in range(a, b):
-                k, c, slot, cnt, lo, hi = rows_l[r]
+                _, c, slot, cnt, lo, hi = rows_l[r]
                 if c != last:
                     clusters.append([])
                     last = c
