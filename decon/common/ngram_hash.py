@@ -27,7 +27,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _seed(n: int) -> np.uint64:
+def ngram_seed(n: int) -> np.uint64:
+    """The starting value of every ``n``-gram key."""
     return np.uint64((0x243F6A8885A308D3 * (n + 1)) & 0xFFFFFFFFFFFFFFFF)
 
 
@@ -38,7 +39,7 @@ def ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
     if count <= 0:
         return np.empty(0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = np.full(count, _seed(n), dtype=np.uint64)
+        h = np.full(count, ngram_seed(n), dtype=np.uint64)
         for k in range(n):
             h ^= t[k:k + count] * _GOLDEN
             _mix(h)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from decon.common.ngram_hash import ngram_hashes
+from decon.common.ngram_hash import ngram_hashes, ngram_seed
+from decon.detect.hitpath import ngram_keys
 from decon.detect.reference_index import ReferenceIndex
 from decon.detect.scoring import F32, ZERO, f32_sum
 
 
+def _window_keys(tokens: np.ndarray, start: int, last_pos: int, n: int) -> np.ndarray:
+    """n-gram keys at positions start..last_pos (inclusive) of ``tokens`` (compiled hashing)."""
+    window = np.ascontiguousarray(tokens[start:last_pos + n], dtype=np.int64)
+    if not window.flags.writeable:
+        window = window.copy()
+    return ngram_keys(window, n, ngram_seed(n))
+
+
 def _window_ids(index: ReferenceIndex, tokens: np.ndarray, start: int, last_pos: int, n: int) -> np.ndarray:
     """n-gram ids at positions start..last_pos (inclusive) of ``tokens``."""
-    keys = ngram_hashes(tokens[start:last_pos + n], n)
-    return index.lookup(keys)
+    return index.lookup(_window_keys(tokens, start, last_pos, n))
 
 
 def passage_boundaries(index: ReferenceIndex, slot: int, question_start: int, tokens: np.ndarray,
@@ -30,36 +38,84 @@ def passage_boundaries(index: ReferenceIndex, slot: int, question_start: int, to
     passage_ids = index.passage_ngrams.row(slot)
     last = window_end - n
     ids = _window_ids(index, tokens, window_start, last, n)
-    member = np.isin(ids, passage_ids)
-    matched: set[int] = set()
-    first = last_match = None
-    misses = 0
-    acc = ZERO
-    for off in range(len(ids) - 1, -1, -1):
-        i = window_start + off
-        if member[off]:
-            nid = int(ids[off])
-            if nid not in matched:
-                matched.add(nid)
-                v = index.passage_ngram_idf[nid]
-                if not np.isnan(v):
-                    acc = F32(acc + v)
-            if first is None:
-                last_match = i + n - 1
-            first = i
-            misses = 0
-        elif first is not None:
-            misses += 1
-            if misses > max_misses:
-                break
-    if first is None or last_match is None:
+    found = passage_walk(ids, np.isin(ids, passage_ids), max_misses, index.passage_ngram_idf)
+    if found is None:
         return None
+    first, last, acc = found
     overlap = F32(acc / total) if total > 0 else ZERO
-    return first, last_match, overlap
+    return window_start + first, window_start + last + n - 1, overlap
+
+
+def passage_walk(ids: np.ndarray, member: np.ndarray, max_misses: int, idf: np.ndarray
+                 ) -> tuple[int, int, np.float32] | None:
+    """Walk back over a window's n-grams (``member``: passage n-gram or not): the offsets of the
+    first and last match reached and the float32 IDF sum of the distinct matched n-grams, summed
+    in walk order; None without a match."""
+    offs = np.flatnonzero(member)
+    if len(offs) == 0:
+        return None
+    # walking back from the last match, the walk stops at the first run of non-matches longer
+    # than max_misses: keep the matches after the last such gap
+    gaps = np.flatnonzero(np.diff(offs) - 1 > max_misses)
+    chain = offs[gaps[-1] + 1 if len(gaps) else 0:][::-1]
+    matched: set[int] = set()
+    acc = ZERO
+    for nid in ids[chain].tolist():
+        if nid not in matched:
+            matched.add(nid)
+            v = idf[nid]
+            if not np.isnan(v):
+                acc = F32(acc + v)
+    return int(chain[-1]), int(offs[-1]), acc
+
+
+class AnswerKeys:
+    """Per eval document, the sorted keys of its answer n-grams with their ids and IDF total, so a
+    window is matched against the answer alone (no lookup in the whole index). Documents whose
+    stored answer tokens do not give exactly the stored answer n-grams get None (generic path)."""
+
+    def __init__(self, index: ReferenceIndex, n: int) -> None:
+        self.index = index
+        self.n = n
+        self.memo: dict[int, tuple[np.ndarray, np.ndarray, np.float32] | None] = {}
+
+    def __call__(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.float32] | None:
+        if slot in self.memo:
+            return self.memo[slot]
+        index = self.index
+        keys = np.unique(ngram_hashes(index.answer_tokens.row(slot), self.n))
+        ids = index.lookup(keys)
+        got = None
+        if len(keys) and (ids >= 0).all() and np.array_equal(np.sort(ids), index.answer_ngrams.row(slot)):
+            got = (keys, ids, _answer_total(index, index.answer_ngrams.row(slot)))
+        self.memo[slot] = got
+        return got
+
+
+def _answer_total(index: ReferenceIndex, answer_ids: np.ndarray) -> np.float32:
+    """Sequential float32 sum of the answer n-grams' IDFs (those that have one), in id order."""
+    v = index.answer_ngram_idf[answer_ids]
+    v = v[~np.isnan(v)].astype(np.float32, copy=False)
+    return np.add.accumulate(v, dtype=np.float32)[-1] if len(v) else ZERO
+
+
+def _answer_window(index: ReferenceIndex, slot: int, tokens: np.ndarray, start: int, last: int, n: int,
+                   keys: AnswerKeys | None) -> tuple[np.ndarray, np.ndarray, np.float32]:
+    """(n-gram ids of the window, which of them are answer n-grams, the answer's IDF total)."""
+    known = keys(slot) if keys is not None else None
+    if known is None:
+        answer_ids = index.answer_ngrams.row(slot)  # sorted
+        ids = _window_ids(index, tokens, start, last, n)
+        return ids, np.isin(ids, answer_ids), _answer_total(index, answer_ids)
+    akeys, aids, total = known
+    wkeys = _window_keys(tokens, start, last, n)
+    pos = np.minimum(np.searchsorted(akeys, wkeys), len(akeys) - 1)
+    return aids[pos], akeys[pos] == wkeys, total
 
 
 def answer_ngram_boundaries(index: ReferenceIndex, slot: int, question_end: int, tokens: np.ndarray,
-                            window: int, n: int) -> tuple[list[tuple[int, int]], np.float32] | None:
+                            window: int, n: int, keys: AnswerKeys | None = None
+                            ) -> tuple[list[tuple[int, int]], np.float32] | None:
     """Long answers: clusters of matching answer n-grams after the question, and their IDF overlap."""
     window_start = question_end + 1
     window_end = min(window_start + window, len(tokens))
@@ -67,13 +123,10 @@ def answer_ngram_boundaries(index: ReferenceIndex, slot: int, question_end: int,
         return None
     if not index.has_answer_ngrams[slot]:
         return None
-    answer_ids = index.answer_ngrams.row(slot)  # sorted
-    idf = index.answer_ngram_idf
-    total = f32_sum(idf[i] for i in answer_ids if not np.isnan(idf[i]))
+    ids, member, total = _answer_window(index, slot, tokens, window_start, window_end - n, n, keys)
     if total == 0.0:
         return None
-    ids = _window_ids(index, tokens, window_start, window_end - n, n)
-    member = np.isin(ids, answer_ids)
+    idf = index.answer_ngram_idf
     matched: set[int] = set()
     acc = ZERO
     positions: list[tuple[int, int]] = []

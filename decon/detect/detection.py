@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,17 @@ import orjson
 
 from decon.common.config import DetectionConfig
 from decon.common.data_reader import DataFile
-from decon.common.ngram_hash import ngram_hashes
+from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.common.text import clean_text
-from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
+from decon.detect import hitpath
+from decon.detect.boundaries import (
+    AnswerKeys,
+    answer_ngram_boundaries,
+    passage_boundaries,
+    short_answer_match,
+)
 from decon.detect.cluster import Cluster, find_clusters
-from decon.detect.reference_index import ReferenceIndex
+from decon.detect.reference_index import FILTER_BITS, Ragged, ReferenceIndex
 from decon.detect.scoring import (
     F32,
     ZERO,
@@ -37,6 +44,10 @@ BATCH_LINES = 2048
 BATCH_CHARS = 64 << 20
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
+
+# A question candidate of a cluster: (slot, idf overlap, required overlap, matched n-gram count,
+# first and last matched position).
+Candidate = tuple[int, np.float32, np.float32, int, int, int]
 
 
 @dataclass
@@ -98,7 +109,7 @@ class _DocSets:
 class Scanner:
     """Detection for one process: holds the index, the config and per-process caches."""
 
-    def __init__(self, index: ReferenceIndex, config: DetectionConfig) -> None:
+    def __init__(self, index: ReferenceIndex, config: DetectionConfig, compiled: bool = True) -> None:
         self.index = index
         self.config = config
         self.tok = index.tokenizer
@@ -111,6 +122,29 @@ class Scanner:
         self.required_q = np.array(
             [interpolate_threshold(int(t), config.perfect_match_decay_start, config.perfect_match_decay_end,
                                    self.min_q) for t in index.token_count], dtype=np.float32)
+        self.compiled = compiled
+        self._sets: dict[tuple[int, int], frozenset[int]] = {}
+        self.answer_keys = AnswerKeys(index, config.answer_ngram_size) if compiled else None
+        if compiled:
+            self._init_kernel()
+
+    def _init_kernel(self) -> None:
+        """State of the compiled hit path; one empty call loads (or compiles) the kernel now,
+        so forked workers inherit it."""
+        index = self.index
+        self._index_arrays = tuple(hitpath.readonly(np.ascontiguousarray(a, dtype=t)) for a, t in (
+            (index.q_docs.values, np.int32), (index.q_docs.ptr, np.int64), (index.hot, np.bool_),
+            (index.q_idf, np.float32), (index.question_idf_sum, np.float32), (self.required_q, np.float32)))
+        self._st = np.zeros((0, hitpath.STATE_COLUMNS), dtype=np.int64)
+        self._nid_seen = np.zeros(0, dtype=np.int64)
+        self._stamp = 0
+        self._nid_buf = np.empty(1 << 16, dtype=np.int64)
+        self._nxt_buf = np.empty(1 << 16, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        self._kernel(empty, empty, empty)
+        qkeys, qids, bits = index.question_table()
+        hitpath.question_ids(empty, self.n, ngram_seed(self.n), bits, 64 - FILTER_BITS, qkeys, qids)
+        hitpath.ngram_keys(empty, self.n, ngram_seed(self.n))
 
     # ---- file level ------------------------------------------------------------------------
     def scan_file(self, source: str | os.PathLike[str] | DataFile, label: str | None = None) -> FileResult:
@@ -174,13 +208,20 @@ class Scanner:
         res.lines_processed += int(long_enough.sum())
         if total < n:
             return
-        qid = self.index.lookup_question(ngram_hashes(flat, n))
+        if self.compiled:
+            qkeys, qids, bits = self.index.question_table()
+            qid = hitpath.question_ids(flat, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids)
+        else:
+            qid = self.index.lookup_question(ngram_hashes(flat, n))
         hits = np.flatnonzero(qid >= 0)
         if len(hits) == 0:
             return
         doc_of_hit = np.searchsorted(ptr, hits, side="right") - 1
         inside = hits + n <= ptr[doc_of_hit + 1]
         candidate_docs = np.unique(doc_of_hit[inside & long_enough[doc_of_hit]])
+        if self.compiled:
+            self._scan_compiled(candidate_docs, ptr, flat, qid, batch, res, label)
+            return
         for d in candidate_docs.tolist():
             start, end = int(ptr[d]), int(ptr[d + 1])
             tokens = flat[start:end]
@@ -189,21 +230,69 @@ class Scanner:
             entries = self.scan_tokens(tokens, local, cleaned[d], line_num, label)
             res.entries.extend(entries)
 
+    def _kernel(self, qid: np.ndarray, doc_q0: np.ndarray, doc_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        if len(doc_q0) and len(self._st) == 0:  # allocated on first use, in the worker (pages stay
+            # untouched until used)
+            self._st = np.zeros((self.index.num_docs, hitpath.STATE_COLUMNS), dtype=np.int64)
+            self._nid_seen = np.zeros(len(self.index.q_df), dtype=np.int64)
+        rows, vals, self._stamp, self._nid_buf, self._nxt_buf = hitpath.scan_hits(
+            qid, doc_q0, doc_len, *self._index_arrays, self.min_q, cfg.sample_every_m_tokens,
+            cfg.question_max_consecutive_misses, self._st, self._nid_seen, self._stamp, self._nid_buf,
+            self._nxt_buf)
+        return rows, vals
+
+    def _scan_compiled(self, docs: np.ndarray, ptr: np.ndarray, flat: np.ndarray, qid: np.ndarray,
+                       batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
+        """Clusters and question candidates of all ``docs`` in one compiled call, then scoring."""
+        rows, vals = self._kernel(qid, ptr[docs], ptr[docs + 1] - ptr[docs] - self.n + 1)
+        if len(rows) == 0:
+            return
+        # group rows by document, then by cluster (rows come ordered that way)
+        doc_starts = np.flatnonzero(np.diff(rows[:, 0], prepend=-1))
+        bounds = np.append(doc_starts, len(rows)).tolist()
+        rows_l, ov, req = rows.tolist(), vals[:, 0], vals[:, 1]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            d = int(docs[rows_l[a][0]])
+            tokens = flat[ptr[d]:ptr[d + 1]]
+            clusters: list[list[Candidate]] = []
+            last = -1
+            for r in range(a, b):
+                _, c, slot, cnt, lo, hi = rows_l[r]
+                if c != last:
+                    clusters.append([])
+                    last = c
+                clusters[-1].append((slot, ov[r], req[r], cnt, lo, hi))
+            res.entries.extend(self._select(clusters, tokens, batch[d][0], label))
+
     # ---- document level --------------------------------------------------------------------
     def scan_tokens(self, tokens: np.ndarray, qid_at: list[int], cleaned: str, line_num: int,
                     label: str) -> list[dict[str, Any]]:
+        """The reference walk of one document (Python); the compiled path gives the same entries."""
         cfg = self.config
         hit_positions = [i for i, v in enumerate(qid_at) if v >= 0]
         clusters = find_clusters(qid_at, hit_positions, self.index.hot, cfg.sample_every_m_tokens,
                                  self.docs_of, cfg.question_max_consecutive_misses)
+        per_cluster = []
+        for cluster in clusters:
+            cands = []
+            for slot, idf_overlap, required in self._question_candidates(cluster):
+                start, end = cluster.bound(slot)
+                cands.append((slot, idf_overlap, required, len(cluster.matched(slot)), start, end))
+            per_cluster.append(cands)
+        return self._select(per_cluster, tokens, line_num, label)
+
+    def _select(self, clusters: list[list[Candidate]], tokens: np.ndarray, line_num: int,
+                label: str) -> list[dict[str, Any]]:
+        """Score each cluster's candidates; keep the best record per (eval, instance, question start)."""
         seen: set[tuple[int, int, int]] = set()
         out: list[dict[str, Any]] = []
-        for cluster in clusters:
+        for cands in clusters:
             passing = []
-            for slot, idf_overlap, required in self._question_candidates(cluster):
-                entry = self._evaluate(slot, cluster, tokens, line_num, label, idf_overlap, required)
+            for cand in cands:
+                entry = self._evaluate(cand, tokens, line_num, label)
                 if entry is not None:
-                    passing.append((slot, entry))
+                    passing.append((cand[0], entry))
             # the best-scoring record per (eval, instance, question start); ties: lowest doc_id
             passing.sort(key=lambda se: (-se[1]["contamination_score"], int(self.index.doc_id[se[0]])))
             chosen = []
@@ -249,12 +338,18 @@ class Scanner:
         out.sort(key=lambda t: t[0])
         return out
 
-    def _evaluate(self, slot: int, cluster: Cluster, tokens: np.ndarray, line_num: int,
-                  label: str, idf_overlap: np.float32, required: np.float32) -> dict[str, Any] | None:
+    def _token_set(self, rows: Ragged, slot: int) -> frozenset[int]:
+        """An eval document's distinct answer or passage tokens as a set (memoised per process)."""
+        key = (id(rows), slot)
+        got = self._sets.get(key)
+        if got is None:
+            got = self._sets[key] = frozenset(rows.row(slot).tolist())
+        return got
+
+    def _evaluate(self, cand: Candidate, tokens: np.ndarray, line_num: int, label: str) -> dict[str, Any] | None:
         cfg, index, n = self.config, self.index, self.n
-        matched = cluster.matched(slot)
+        slot, idf_overlap, required, n_matched, start, end = cand
         eval_len = int(index.token_count[slot])
-        start, end = cluster.bound(slot)
         cluster_len = (end + n - 1) - start + 1
         excess = max(cluster_len - eval_len, 0)
 
@@ -267,12 +362,11 @@ class Scanner:
             window = max(p_total * 2, cfg.min_passage_distance)
             found = passage_boundaries(index, slot, start, tokens, window, cfg.passage_ngram_size,
                                        cfg.passage_max_consecutive_misses)
-            p_set = index.passage_token_set.row(slot)
+            p_set = self._token_set(index.passage_token_set, slot)
             if found is not None:
                 ps, pe, p_idf = found
                 p_bounds = (ps, pe)
-                hits = np.unique(tokens[ps:pe + 1])
-                p_match = int(np.isin(hits, p_set).sum())
+                p_match = len(p_set.intersection(tokens[ps:pe + 1].tolist()))
             else:
                 p_idf = ZERO
                 p_match = 0
@@ -284,7 +378,7 @@ class Scanner:
         a_bounds: list[tuple[int, int]] | None = None
         a_unique = None
         if has_answer:
-            a_set = index.answer_token_set.row(slot)
+            a_set = self._token_set(index.answer_token_set, slot)
             a_unique = len(a_set)
             a_total = int(index.answer_len[slot])
             short = a_total <= cfg.short_answer_token_threshold
@@ -293,17 +387,16 @@ class Scanner:
             if short:
                 found_a = short_answer_match(index, slot, q_end, tokens, window)
             else:
-                found_a = answer_ngram_boundaries(index, slot, q_end, tokens, window, cfg.answer_ngram_size)
+                found_a = answer_ngram_boundaries(index, slot, q_end, tokens, window, cfg.answer_ngram_size,
+                                                  self.answer_keys)
             if found_a is not None:
                 a_bounds, a_idf = found_a
-                in_bounds = np.unique(np.concatenate([tokens[s:e + 1] for s, e in a_bounds]))
-                a_match = int(np.isin(in_bounds, a_set).sum())
+                a_match = len(a_set.intersection(chain.from_iterable(tokens[s:e + 1].tolist() for s, e in a_bounds)))
             else:
                 a_idf = ZERO
                 s0 = q_end + 1
                 s1 = min(s0 + window, len(tokens))
-                suffix = np.unique(tokens[s0:s1]) if s0 < s1 else np.empty(0, np.int64)
-                a_match = int(np.isin(a_set, suffix).sum())
+                a_match = len(a_set.intersection(tokens[s0:s1].tolist())) if s0 < s1 else 0
             a_ratio = F32(F32(a_match) / F32(a_unique)) if a_unique else ZERO
 
         score = combined_score(
@@ -331,7 +424,7 @@ class Scanner:
             "eval_key": index.eval_keys[int(index.eval_key_idx[slot])],
             "eval_line": int(index.eval_line[slot]),
             "eval_instance_index": int(index.eval_instance_index[slot]),
-            "ngram_match_cnt": len(matched),
+            "ngram_match_cnt": n_matched,
             "eval_unique_ngrams": int(index.unique_ngrams[slot]),
             "contamination_score": float(score),
             "length_adjusted_question_threshold": float(required),

@@ -32,7 +32,7 @@ from decon.detect.scoring import idf_array, segmented_f32_sum
 from decon.errors import DeconError
 
 SNIPPET_WORDS = 1000
-_FILTER_BITS = 26  # 2**26-bit filter = 8 MB
+FILTER_BITS = 26  # 2**26-bit filter = 8 MB
 _ENCODE_CHUNK = 8192
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 
@@ -156,15 +156,15 @@ class ReferenceIndex:
     def num_docs(self) -> int:
         return len(self.doc_id)
 
-    def _question_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def question_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sorted keys/ids of question n-grams only, plus a bit filter over their top key bits."""
         qt = getattr(self, "_qt", None)
         if qt is None:
             has_q = self.q_df[self.key_ids] > 0
             qkeys = np.ascontiguousarray(self.key_sorted[has_q])
             qids = np.ascontiguousarray(self.key_ids[has_q]).astype(np.int64)
-            bits = np.zeros(1 << (_FILTER_BITS - 6), dtype=np.uint64)
-            top = (qkeys >> np.uint64(64 - _FILTER_BITS)).astype(np.int64)
+            bits = np.zeros(1 << (FILTER_BITS - 6), dtype=np.uint64)
+            top = (qkeys >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
             np.bitwise_or.at(bits, top >> 6, np.left_shift(np.uint64(1), (top & 63).astype(np.uint64)))
             qt = self._qt = (qkeys, qids, bits)
         return qt
@@ -174,11 +174,11 @@ class ReferenceIndex:
 
         A bit filter over the keys' top bits rejects almost every miss before the binary search.
         """
-        qkeys, qids, bits = self._question_table()
+        qkeys, qids, bits = self.question_table()
         out = np.full(len(keys), -1, dtype=np.int64)
         if len(qkeys) == 0 or len(keys) == 0:
             return out
-        top = (keys >> np.uint64(64 - _FILTER_BITS)).astype(np.int64)
+        top = (keys >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
         maybe = np.flatnonzero((bits[top >> 6] >> (top & 63).astype(np.uint64)) & np.uint64(1))
         if len(maybe) == 0:
             return out

@@ -135,6 +135,7 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
 
     _STATE.clear()
     _STATE.update(index=index, config=config)
+    _scanner()  # built (and its compiled kernel loaded) before forking: workers inherit it
     start = time.perf_counter()
     per_file: dict[int, FileResult] = {}
     contaminated: dict[int, list[int]] = {}
