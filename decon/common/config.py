@@ -68,6 +68,11 @@ class DetectionConfig:
     verbose: bool = False
     index_passages: bool = True
     index_answers: bool = True
+    # MinHash mode (mode: minhash)
+    num_bands: int = 7
+    band_size: int = 8
+    jaccard_similarity_threshold: float = 0.5
+    debug: bool = False
 
     # ---- derived -------------------------------------------------------------------------
     @property
@@ -81,6 +86,10 @@ class DetectionConfig:
 
     def index_fingerprint_fields(self) -> dict[str, Any]:
         """The options that change what the reference index holds (for the index cache)."""
+        if self.mode == "minhash":
+            keys: tuple[str, ...] = ("mode", "ngram_size", "tokenizer_str", "punctuation_chars", "num_bands",
+                                     "band_size", "hash_seed", "exact_override")
+            return {k: getattr(self, k) for k in keys}
         keys = (
             "ngram_size", "tokenizer_str", "punctuation_chars", "short_answer_token_threshold",
             "answer_ngram_size", "passage_ngram_size", "eval_dedup", "eval_min_token_length",

@@ -8,22 +8,18 @@ positions around their hits.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from decon.common.config import DetectionConfig
-from decon.common.file_io import iter_lines
 from decon.common.ngram_hash import ngram_hashes
 from decon.common.text import clean_text
 from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
 from decon.detect.cluster import Cluster, find_clusters
+from decon.detect.documents import DocumentScanner, FileResult
 from decon.detect.reference_index import ReferenceIndex
 from decon.detect.scoring import (
     F32,
@@ -34,40 +30,8 @@ from decon.detect.scoring import (
     segmented_f32_sum,
 )
 
-BATCH_LINES = 2048
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
-
-
-@dataclass
-class FileResult:
-    """What scanning one training file found."""
-
-    path: str
-    lines_total: int = 0
-    lines_processed: int = 0
-    contaminated_lines: list[int] = field(default_factory=list)  # sorted, 0-based
-    entries: list[dict[str, Any]] = field(default_factory=list)  # report records, in report order
-    skipped: dict[str, int] = field(default_factory=dict)  # invalid_json / missing_content_key / non_utf8
-    tokens: int = 0
-
-
-def training_file_label(path: str | os.PathLike[str]) -> str:
-    """The ``training_file`` value upstream writes: .gz/.zst/.zstd lose their last suffix."""
-    name = Path(path).name
-    for suffix in (".gz", ".zst", ".zstd"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _get_content(doc: Any, key_path: list[str]) -> str | None:
-    cur = doc
-    for k in key_path:
-        if not isinstance(cur, dict) or k not in cur:
-            return None
-        cur = cur[k]
-    return cur if isinstance(cur, str) else None
 
 
 class _DocSets:
@@ -92,15 +56,14 @@ class _DocSets:
         return s
 
 
-class Scanner:
-    """Detection for one process: holds the index, the config and per-process caches."""
+class Scanner(DocumentScanner):
+    """SIMPLE detection for one process: holds the index, the config and per-process caches."""
 
     def __init__(self, index: ReferenceIndex, config: DetectionConfig) -> None:
+        super().__init__(config)
         self.index = index
-        self.config = config
         self.tok = index.tokenizer
         self.n = config.ngram_size
-        self.key_path = config.content_key.split(".")
         self.min_q = minimum_question_idf_threshold(config.contamination_score_threshold)
         self.threshold = F32(config.contamination_score_threshold)
         self.docs_of = _DocSets(index, config.ngram_bucket_lru_cache)
@@ -108,42 +71,6 @@ class Scanner:
         self.required_q = np.array(
             [interpolate_threshold(int(t), config.perfect_match_decay_start, config.perfect_match_decay_end,
                                    self.min_q) for t in index.token_count], dtype=np.float32)
-
-    # ---- file level ------------------------------------------------------------------------
-    def scan_file(self, path: str | os.PathLike[str], label: str | None = None) -> FileResult:
-        res = FileResult(path=str(path))
-        label = label or training_file_label(path)
-        batch: list[tuple[int, str]] = []
-        for line_num, raw in enumerate(iter_lines(path)):
-            res.lines_total += 1
-            text = self.parse_line(raw, res)
-            if text is None:
-                continue
-            batch.append((line_num, text))
-            if len(batch) >= BATCH_LINES:
-                self.scan_batch(batch, res, label)
-                batch = []
-        if batch:
-            self.scan_batch(batch, res, label)
-        res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
-        return res
-
-    def parse_line(self, raw: bytes, res: FileResult) -> str | None:
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                res.skipped["non_utf8"] = res.skipped.get("non_utf8", 0) + 1
-                return None
-            if raw.strip():
-                res.skipped["invalid_json"] = res.skipped.get("invalid_json", 0) + 1
-            return None
-        text = _get_content(doc, self.key_path)
-        if text is None:
-            res.skipped["missing_content_key"] = res.skipped.get("missing_content_key", 0) + 1
-        return text
 
     def scan_batch(self, batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
         punct = self.config.punctuation_chars
