@@ -260,12 +260,16 @@ def evict(root: Path, keep: int, *, protect: Path | None = None) -> list[Path]:
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
+def build_index(config: DetectionConfig, *, progress: bool = True) -> Any:
+    """Build the index of the detector ``config.mode`` names, without the cache."""
+    return detector_for(config).build(config, progress=progress)
+
+
 def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, progress: bool = True) -> Any:
     """The reference index for ``config``: from the cache when a matching entry exists, else built
     (and saved). ``use_cache=False`` builds without reading or writing the cache."""
-    build = detector_for(config).build
     if not use_cache:
-        return build(config, progress=progress)
+        return build_index(config, progress=progress)
 
     def say(msg: str) -> None:
         if progress:
@@ -288,7 +292,7 @@ def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, prog
             say(f"Reference index loaded from cache: {entry} ({index.stats.build_seconds:.2f}s)")
             return index
 
-    index = build(config, progress=progress)
+    index = build_index(config, progress=progress)
     try:
         save_index(index, entry)
     except FileExistsError:
