@@ -139,7 +139,7 @@ def test_exact_copy_of_long_record_found_and_unrelated_text_not(refs):
     assert best and best[0]["jaccard_similarity"] == 1.0
     e = best[0]
     assert e["eval_dataset"] == "agi_eval_train-2" and e["method"] == "minhash"
-    assert e["training_file"] == "t.jsonl" and e["eval_key"] == "agi_eval"
+    assert e["training_file"] == "t.jsonl"
     assert e["eval_overlap_text"].startswith(clean_text(r["passage"], cfg.punctuation_chars)[:50])
     assert e["training_overlap_text"] == ""
 
@@ -277,3 +277,43 @@ def test_bad_minhash_key_in_config_file_is_one_line_error(refs, tmp_path):
     p = _detect("--config", str(cfg), "--training-dir", str(train), "--evals-dir", str(refs),
                 "--report-output-dir", str(tmp_path / "r"))
     assert p.returncode != 0 and "band_size" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_review_and_compare_read_minhash_reports_grouped_by_eval_dataset(refs, tmp_path):
+    train = _corpus(tmp_path)
+    rep = tmp_path / "rep"
+    p = _detect("--mode", "minhash", "--exact-override", "true", "--training-dir", str(train),
+                "--evals-dir", str(refs), "--report-output-dir", str(rep), "--worker-threads", "1")
+    assert p.returncode == 0, p.stderr
+    datasets = {orjson.loads(x)["eval_dataset"] for f in rep.iterdir() for x in f.read_bytes().splitlines()}
+    assert datasets == {"agi_eval_train-2", "gsm8k_test-1"}
+    out = subprocess.run([sys.executable, "-m", "decon", "review", str(rep), "--stats"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "agi_eval_train-2" in out.stdout and "gsm8k_test-1" in out.stdout
+    cmp = subprocess.run([sys.executable, "-m", "decon", "compare", str(rep), str(rep), "--stats"],
+                         capture_output=True, text=True)
+    assert cmp.returncode == 0, cmp.stderr
+    assert "Mean contamination score:        0.000" not in cmp.stdout  # jaccard_similarity is the score
+
+
+def test_server_runs_minhash_jobs(refs, tmp_path):
+    from decon.detect import api
+    from tests.test_server_harness import ServerProcess, engine_config, read_jsonl
+
+    train = _corpus(tmp_path)
+    flags = ["--mode", "minhash", "--exact-override", "true"]
+    server = ServerProcess(["--reference-input", str(refs), "--no-index-cache", "--worker-threads", "1",
+                            "--report-output-dir", str(tmp_path / "reports"), *flags])
+    try:
+        server.wait_ready()
+        job = server.submit_ok(train / "a.jsonl")
+        body = server.wait_status(job, {"completed", "failed"})
+        assert body["status"] == "completed", body
+        cfg = engine_config(["--reference-input", str(refs), *flags])
+        expected = api.scan_file(str(train / "a.jsonl"), api.build_index(cfg, progress=False, use_cache=False), cfg)
+        assert expected.entries
+        assert read_jsonl(body["output_path"]) == [orjson.loads(api_line) for api_line in
+                                                   (orjson.dumps(e) for e in expected.entries)]
+    finally:
+        server.kill()

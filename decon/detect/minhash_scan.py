@@ -180,7 +180,6 @@ class MinHashScanner(DocumentScanner):
                 "training_line": batch[d][0],
                 "eval_dataset": ix.datasets[int(ix.dataset_idx[r])],
                 "eval_line": int(ix.line[r]),
-                "eval_key": ix.eval_keys[int(ix.eval_key_idx[r])],
                 "jaccard_similarity": sim,
                 "method": "minhash",
                 "eval_overlap_text": ix.snippet[r] or "",
