@@ -317,3 +317,11 @@ def test_server_runs_minhash_jobs(refs, tmp_path):
                                                    (orjson.dumps(e) for e in expected.entries)]
     finally:
         server.kill()
+
+
+def test_shares_key_equals_set_membership(refs):
+    index = build_minhash_index(_config(refs), progress=False)
+    rng = np.random.default_rng(2)
+    keys = np.concatenate([index.ngram_keys[rng.integers(0, len(index.ngram_keys), 500)],
+                           rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64)])
+    assert np.array_equal(index.shares_key(keys), np.isin(keys, index.ngram_keys))

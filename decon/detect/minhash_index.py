@@ -42,6 +42,7 @@ from decon.errors import DeconError
 SCHEME = "affine64"
 _CHUNK_ROWS = 1 << 15  # n-gram keys permuted at once (x num_perm uint64 values)
 _G = np.uint64(0x9E3779B97F4A7C15)
+_FILTER_BITS = 24
 
 
 @dataclass
@@ -179,6 +180,18 @@ class MinHashIndex:
         self.band_record: np.ndarray = a["band.record"]
         self.ngram_keys: np.ndarray = a["ngram.keys"]  # sorted unique n-gram keys of all records
         self.snippet = StringTable.from_arrays(a, "record.snippet")
+        self._key_filter = np.zeros(1 << _FILTER_BITS, dtype=bool)  # top key bits seen in the reference set
+        self._key_filter[self.ngram_keys >> np.uint64(64 - _FILTER_BITS)] = True
+
+    def shares_key(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each key is an n-gram key of some reference record."""
+        out = self._key_filter[keys >> np.uint64(64 - _FILTER_BITS)]
+        maybe = np.flatnonzero(out)
+        if len(maybe):
+            ref, probe = self.ngram_keys, keys[maybe]
+            pos = np.minimum(np.searchsorted(ref, probe), len(ref) - 1)
+            out[maybe] = ref[pos] == probe
+        return out
 
     @property
     def num_records(self) -> int:

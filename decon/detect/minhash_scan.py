@@ -65,9 +65,7 @@ class MinHashScanner(DocumentScanner):
 
     # ---- candidates ------------------------------------------------------------------------
     def _shares_key(self, keys: np.ndarray) -> np.ndarray:
-        ref = self.index.ngram_keys
-        pos = np.minimum(np.searchsorted(ref, keys), max(len(ref) - 1, 0))
-        return ref[pos] == keys if len(ref) else np.zeros(len(keys), dtype=bool)
+        return self.index.shares_key(keys)
 
     def _best(self, sigs: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best similarity above the threshold per (owner document, record); also the winning row."""
