@@ -325,3 +325,28 @@ def test_shares_key_equals_set_membership(refs):
     keys = np.concatenate([index.ngram_keys[rng.integers(0, len(index.ngram_keys), 500)],
                            rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64)])
     assert np.array_equal(index.shares_key(keys), np.isin(keys, index.ngram_keys))
+
+
+def test_index_cache_keeps_minhash_indexes_keyed_by_every_option(refs):
+    from decon.detect.index_cache import cache_key, load_or_build_index
+    from decon.detect.minhash_index import MinHashIndex
+
+    cfg = _config(refs)
+    keys = {cache_key(cfg)}
+    for change in ({"num_bands": 8}, {"band_size": 4}, {"hash_seed": 1}, {"exact_override": False},
+                   {"ngram_size": 4}, {"tokenizer_str": "o200k"}, {"mode": "simple"}):
+        keys.add(cache_key(_config(refs, **change)))
+    assert len(keys) == 8
+    first = load_or_build_index(cfg, progress=False)
+    again = load_or_build_index(cfg, progress=False)
+    assert isinstance(again, MinHashIndex) and again.stats.from_cache and not first.stats.from_cache
+    for name, arr in first.arrays.items():
+        assert np.array_equal(arr, again.arrays[name]), name
+    from decon.detect.documents import FileResult
+
+    r = _records("gsm8k_test-1.jsonl.gz", 1)[0]
+    text = f"{r['question']} {r['answer']}"
+    res_a, res_b = FileResult(path="x"), FileResult(path="x")
+    MinHashScanner(first, cfg).scan_batch([(0, text)], res_a, "x")
+    MinHashScanner(again, cfg).scan_batch([(0, text)], res_b, "x")
+    assert res_a.entries and res_a.entries == res_b.entries
