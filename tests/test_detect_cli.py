@@ -120,9 +120,9 @@ def _run_reports(tmp: Path, train: Path, refs: Path, workers: int) -> dict[str, 
 
 
 def test_reports_identical_for_any_worker_count(tmp_path, monkeypatch):
-    import decon.detect.detection as detection
+    import decon.detect.documents as documents
 
-    monkeypatch.setattr(detection, "BATCH_LINES", 3)  # many batches per file
+    monkeypatch.setattr(documents, "BATCH_LINES", 3)  # many batches per file
     import decon.detect.runner as runner
 
     monkeypatch.setattr(runner, "BATCH_LINES", 3)

@@ -51,7 +51,7 @@ _STRICT = ConfigDict(strict=True, extra="forbid", validate_assignment=True, allo
 class DetectionConfig:
     """Every detection option, validated on construction and on every assignment."""
 
-    mode: Literal["simple"] = "simple"
+    mode: Literal["simple", "minhash"] = "simple"
     ngram_size: NgramSize = 5
     tokenizer_str: NonEmpty = "cl100k"
     hash_seed: Annotated[int, Field(ge=0, le=2**64 - 1)] = 0
@@ -88,6 +88,11 @@ class DetectionConfig:
     index_answers: bool = True
     max_line_bytes: Annotated[int, Field(ge=1, le=1 << 40)] = 64 << 20
     skip_bad_files: bool = False
+    # MinHash mode (mode: minhash)
+    num_bands: Annotated[int, Field(ge=2, le=4096)] = 7
+    band_size: Annotated[int, Field(ge=1, le=4096)] = 8
+    jaccard_similarity_threshold: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    debug: bool = False
 
     # ---- derived -------------------------------------------------------------------------
     def resolved_evals_dir(self) -> Path:
@@ -95,6 +100,10 @@ class DetectionConfig:
 
     def index_fingerprint_fields(self) -> dict[str, Any]:
         """The options that change what the reference index holds (for the index cache)."""
+        if self.mode == "minhash":
+            keys: tuple[str, ...] = ("mode", "ngram_size", "tokenizer_str", "punctuation_chars", "num_bands",
+                                     "band_size", "hash_seed", "exact_override")
+            return {k: getattr(self, k) for k in keys}
         keys = (
             "ngram_size", "tokenizer_str", "punctuation_chars", "short_answer_token_threshold",
             "answer_ngram_size", "passage_ngram_size", "eval_dedup", "eval_min_token_length",

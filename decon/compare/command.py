@@ -8,10 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from decon.common.console import make_console
 from decon.compare import core
 from decon.review.analysis import filter_matches
 from decon.review.loader import load_reports
-from decon.review.render import highlight_spans, is_plain, make_console, print_match, print_rule
+from decon.review.render import highlight_spans, is_plain, print_match, print_rule
 
 
 def _number(text: str) -> float:

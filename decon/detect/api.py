@@ -12,7 +12,8 @@ import os
 
 from decon.common.config import DetectionConfig
 from decon.common.data_reader import DataFile
-from decon.detect.detection import FileResult, Scanner
+from decon.detect.detector import detector_of_index
+from decon.detect.documents import DocumentScanner, FileResult
 from decon.detect.index_cache import load_or_build_index
 from decon.detect.purify import write_purified
 from decon.detect.reference_index import ReferenceIndex
@@ -20,11 +21,12 @@ from decon.detect.report import write_report
 
 __all__ = ["FileResult", "ReferenceIndex", "build_index", "scan_file", "write_report", "write_purified"]
 
-_scanners: dict[int, Scanner] = {}
+_scanners: dict[int, DocumentScanner] = {}
 
 
 def build_index(config: DetectionConfig, *, progress: bool = True, use_cache: bool = True) -> ReferenceIndex:
-    """Build (or, with ``use_cache``, load from the index cache) the reference index for ``config``."""
+    """Build (or, with ``use_cache``, load from the index cache) the reference index for ``config``
+    (a MinHash index with ``mode: minhash``)."""
     return load_or_build_index(config, use_cache=use_cache, progress=progress)
 
 
@@ -35,7 +37,7 @@ def scan_file(path: str | os.PathLike[str] | DataFile, index: ReferenceIndex, co
     key = id(index) ^ id(config)
     sc = _scanners.get(key)
     if sc is None or sc.index is not index or sc.config is not config:
-        sc = Scanner(index, config)
+        sc = detector_of_index(index).scanner(index, config)
         _scanners.clear()
         _scanners[key] = sc
     return sc.scan_file(path)

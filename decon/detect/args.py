@@ -93,6 +93,28 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
     ms.add_argument("--perfect-match-decay-end", type=int, metavar="N",
                     help="From this combined token length the normal threshold applies [default: 50]")
 
+    mh = parser.add_argument_group("MinHash (--mode minhash)")
+    mh.add_argument("--mode", choices=("simple", "minhash"),
+                    help="Detection algorithm: simple (n-gram clusters, upstream's default) or minhash "
+                         "(document-level near duplicates by estimated Jaccard similarity) [default: simple]")
+    mh.add_argument("--num-bands", type=int, metavar="N", help="MinHash LSH bands [default: 7]")
+    mh.add_argument("--band-size", type=int, metavar="N",
+                    help="Signature values per LSH band; a signature has num_bands x band_size values [default: 8]")
+    mh.add_argument("--jaccard-similarity-threshold", type=float, metavar="T",
+                    help="Estimated Jaccard similarity a match must exceed [default: 0.5]")
+    mh.add_argument("--exact-override", type=_bool, metavar="BOOL",
+                    help="true: signatures of token n-grams (near duplicates); false: one hash of the whole "
+                         "cleaned text (identical texts only), as upstream's default [default: false]")
+    mh.add_argument("--hash-seed", type=int, metavar="N", help="Seed of the MinHash permutations [default: 0]")
+    mh.add_argument("--window-size-increment", type=int, metavar="N",
+                    help="Windowing: window sizes are N, 2N, ... tokens (needs the two options below and "
+                         "exact_override) [default: off]")
+    mh.add_argument("--num-windows", type=int, metavar="N", help="Windowing: window sizes per start [default: off]")
+    mh.add_argument("--window-step-size", type=int, metavar="N",
+                    help="Windowing: tokens between window starts [default: off]")
+    mh.add_argument("--debug", action="store_true", default=None,
+                    help="MinHash reports carry the matching training text in training_overlap_text")
+
     perf = parser.add_argument_group("Performance")
     perf.add_argument("--worker-threads", type=int, metavar="N",
                       help="Worker processes [default: number of CPU cores]")
@@ -122,6 +144,8 @@ _OVERRIDES = (
     "min_long_answer_window", "answer_ngram_size", "passage_max_consecutive_misses",
     "passage_ngram_size", "worker_threads", "index_passages", "index_answers", "eval_min_token_length",
     "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end", "max_line_bytes",
+    "mode", "num_bands", "band_size", "jaccard_similarity_threshold", "exact_override", "hash_seed",
+    "window_size_increment", "num_windows", "window_step_size",
 )
 
 
@@ -144,6 +168,8 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
         cfg.verbose = True
     if getattr(args, "skip_bad_files", None):
         cfg.skip_bad_files = True
+    if getattr(args, "debug", None):
+        cfg.debug = True
 
     # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
     if getattr(args, "evals_dir", None):
@@ -193,6 +219,7 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
         raise DeconError(f"evaluation directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {ed}")
     if cfg.sample_every_m_tokens < 1:
         raise DeconError(f"sample_every_m_tokens must be at least 1, got {cfg.sample_every_m_tokens}")
+    _validate_minhash(cfg)
     if (cfg.perfect_match_decay_start is not None and cfg.perfect_match_decay_end is not None
             and cfg.perfect_match_decay_end < cfg.perfect_match_decay_start):
         raise DeconError(
@@ -209,3 +236,28 @@ def _must_exist(path: Path, what: str) -> None:
         if exc.errno == errno.ENOENT:
             raise DeconError(f"{what} does not exist: {path}") from None
         raise DeconError(f"cannot access {what} {path}: {describe_os_error(exc)}") from None
+
+
+def _validate_minhash(cfg: DetectionConfig) -> None:
+    from decon.errors import DeconError
+
+    if cfg.mode not in ("simple", "minhash"):
+        raise DeconError(f"mode must be simple or minhash, got {cfg.mode!r}")
+    if cfg.mode != "minhash":
+        return
+    for key in ("num_bands", "band_size", "ngram_size"):
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+            raise DeconError(f"{key} must be a whole number from 1 to 4096, got {value!r}")
+    if cfg.num_bands < 2:
+        raise DeconError(f"num_bands must be at least 2, got {cfg.num_bands}")
+    t = cfg.jaccard_similarity_threshold
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t < 1.0:
+        raise DeconError(f"jaccard_similarity_threshold must be a number from 0 to below 1, got {t!r}")
+    windows = {k: getattr(cfg, k) for k in ("window_size_increment", "num_windows", "window_step_size")}
+    for key, value in windows.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DeconError(f"{key} must be a whole number of at least 1, got {value!r}")
+    if any(v is not None for v in windows.values()) and None in windows.values():
+        missing = ", ".join(k for k, v in windows.items() if v is None)
+        raise DeconError(f"windowing needs window_size_increment, num_windows and window_step_size; missing: {missing}")

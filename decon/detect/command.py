@@ -8,7 +8,8 @@ import time
 
 from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.detect.args import add_detection_args, config_from_args, validate_paths
-from decon.detect.display import detection_summary_table, index_summary_table
+from decon.detect.detector import detector_for
+from decon.detect.display import detection_summary_table
 from decon.detect.index_cache import load_or_build_index
 from decon.detect.runner import announce_dirs, run_detection
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in cfg.to_dict().items():
             print(f"  {key}: {value!r}")
     index = load_or_build_index(cfg, use_cache=not getattr(args, "no_index_cache", False))
-    print(index_summary_table(index.stats))
+    print(detector_for(cfg).summary(index.stats))
     summary = run_detection(cfg, index)
     total = time.perf_counter() - started
     print(detection_summary_table(

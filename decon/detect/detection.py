@@ -8,18 +8,13 @@ positions around their hits.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from decon.common.config import DetectionConfig
-from decon.common.data_reader import DataFile
 from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.common.text import clean_text
 from decon.detect import hitpath
@@ -30,6 +25,7 @@ from decon.detect.boundaries import (
     short_answer_match,
 )
 from decon.detect.cluster import Cluster, find_clusters
+from decon.detect.documents import DocumentScanner, FileResult
 from decon.detect.reference_index import FILTER_BITS, Ragged, ReferenceIndex
 from decon.detect.scoring import (
     F32,
@@ -40,48 +36,12 @@ from decon.detect.scoring import (
     segmented_f32_sum,
 )
 
-BATCH_LINES = 2048
-BATCH_CHARS = 64 << 20
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
 
 # A question candidate of a cluster: (slot, idf overlap, required overlap, matched n-gram count,
 # first and last matched position).
 Candidate = tuple[int, np.float32, np.float32, int, int, int]
-
-
-@dataclass
-class FileResult:
-    """What scanning one training file found."""
-
-    path: str
-    lines_total: int = 0
-    lines_processed: int = 0
-    contaminated_lines: list[int] = field(default_factory=list)  # sorted, 0-based
-    entries: list[dict[str, Any]] = field(default_factory=list)  # report records, in report order
-    skipped: dict[str, int] = field(default_factory=dict)  # invalid_json / missing_content_key / non_utf8 /
-    #                                                         line_too_long
-    long_lines: list[int] = field(default_factory=list)  # 0-based numbers of lines over max_line_bytes
-    tokens: int = 0
-    bytes_read: int = 0  # uncompressed bytes of the lines read
-
-
-def training_file_label(path: str | os.PathLike[str]) -> str:
-    """The ``training_file`` value upstream writes: .gz/.zst/.zstd lose their last suffix."""
-    name = Path(path).name
-    for suffix in (".gz", ".zst", ".zstd"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _get_content(doc: Any, key_path: list[str]) -> str | None:
-    cur = doc
-    for k in key_path:
-        if not isinstance(cur, dict) or k not in cur:
-            return None
-        cur = cur[k]
-    return cur if isinstance(cur, str) else None
 
 
 class _DocSets:
@@ -106,15 +66,14 @@ class _DocSets:
         return s
 
 
-class Scanner:
-    """Detection for one process: holds the index, the config and per-process caches."""
+class Scanner(DocumentScanner):
+    """SIMPLE detection for one process: holds the index, the config and per-process caches."""
 
     def __init__(self, index: ReferenceIndex, config: DetectionConfig, compiled: bool = True) -> None:
+        super().__init__(config)
         self.index = index
-        self.config = config
         self.tok = index.tokenizer
         self.n = config.ngram_size
-        self.key_path = config.content_key.split(".")
         self.min_q = minimum_question_idf_threshold(config.contamination_score_threshold)
         self.threshold = F32(config.contamination_score_threshold)
         self.docs_of = _DocSets(index, config.ngram_bucket_lru_cache)
@@ -145,56 +104,6 @@ class Scanner:
         qkeys, qids, bits = index.question_table()
         hitpath.question_ids(empty, self.n, ngram_seed(self.n), bits, 64 - FILTER_BITS, qkeys, qids)
         hitpath.ngram_keys(empty, self.n, ngram_seed(self.n))
-
-    # ---- file level ------------------------------------------------------------------------
-    def scan_file(self, source: str | os.PathLike[str] | DataFile, label: str | None = None) -> FileResult:
-        """Scan a file (a path, or a :class:`DataFile` already open) line by line."""
-        if not isinstance(source, DataFile):
-            with DataFile(source) as data:
-                return self.scan_file(data, label)
-        res = FileResult(path=source.path)
-        label = label or training_file_label(source.path)
-        batch: list[tuple[int, str]] = []
-        batch_chars = 0  # long lines fill a batch by size before they fill it by count
-        for line_num, raw in enumerate(source.lines(self.config.max_line_bytes)):
-            res.lines_total += 1
-            if raw is not None:  # a line over max_line_bytes was never held, so its size is unknown
-                res.bytes_read += len(raw)
-            text = self.parse_line(raw, res, line_num)
-            if text is None:
-                continue
-            batch.append((line_num, text))
-            batch_chars += len(text)
-            if len(batch) >= BATCH_LINES or batch_chars >= BATCH_CHARS:
-                self.scan_batch(batch, res, label)
-                batch, batch_chars = [], 0
-        if batch:
-            self.scan_batch(batch, res, label)
-        res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
-        return res
-
-    def parse_line(self, raw: bytes | None, res: FileResult, line_num: int) -> str | None:
-        """The document text of one line, or None (counted in ``res.skipped``) when there is none;
-        ``raw`` is None for a line longer than ``max_line_bytes``."""
-        if raw is None:
-            res.skipped["line_too_long"] = res.skipped.get("line_too_long", 0) + 1
-            res.long_lines.append(line_num)
-            return None
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                res.skipped["non_utf8"] = res.skipped.get("non_utf8", 0) + 1
-                return None
-            if raw.strip():
-                res.skipped["invalid_json"] = res.skipped.get("invalid_json", 0) + 1
-            return None
-        text = _get_content(doc, self.key_path)
-        if text is None:
-            res.skipped["missing_content_key"] = res.skipped.get("missing_content_key", 0) + 1
-        return text
 
     def scan_batch(self, batch: list[tuple[int, str]], res: FileResult, label: str) -> None:
         punct = self.config.punctuation_chars

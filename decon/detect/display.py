@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decon.detect.minhash_index import MinHashStats
 from decon.detect.reference_index import IndexStats
 
 
@@ -70,5 +71,27 @@ def detection_summary_table(*, index_seconds: float, detection_seconds: float, t
         for key, label in labels.items():
             if skipped.get(key):
                 lines.append(_row(w, label, f"{skipped[key]:,}", indent=" "))
+    lines.append(bot)
+    return "\n".join(lines) + "\n"
+
+
+def minhash_summary_table(stats: MinHashStats) -> str:
+    w = 68
+    top = "┌" + "─" * (w - 2) + "┐"
+    mid = "├" + "─" * (w - 2) + "┤"
+    bot = "└" + "─" * (w - 2) + "┘"
+    lines = ["", "", top, "│" + (" " * 16 + "MinHash Reference Index Summary").ljust(w - 2) + "│", mid]
+    lines.append(_row(w, "Total lines examined", f"{stats.total_lines_examined:,}"))
+    lines.append(_row(w, "Records indexed", f"{stats.lines_indexed:,}"))
+    if stats.skipped_empty:
+        lines.append(_row(w, "  - Skipped (no tokens)", f"{stats.skipped_empty:,}"))
+    lines.append(mid)
+    lines.append(_row(w, "Permutations", f"{stats.num_perm:,}"))
+    lines.append(_row(w, "Band entries", f"{stats.band_entries:,}"))
+    suites = "1 suite" if stats.eval_suites == 1 else f"{stats.eval_suites} suites"
+    lines.append(_row(w, "Eval datasets", suites))
+    lines.append(mid)
+    build = f"{stats.build_seconds:.2f}s" + (" (cached)" if stats.from_cache else "")
+    lines.append(_row(w, "Build time", build))
     lines.append(bot)
     return "\n".join(lines) + "\n"

@@ -36,7 +36,7 @@ import numpy as np
 
 from decon.common.config import DetectionConfig
 from decon.common.file_io import find_data_files
-from decon.detect.reference_index import IndexStats, ReferenceIndex, build_index
+from decon.detect.detector import MINHASH, SIMPLE, detector_for
 
 #: Bump when the on-disk layout changes.
 CACHE_FORMAT_VERSION = 1
@@ -50,6 +50,7 @@ _HASH_CHUNK = 1 << 20
 _BUILDER_MODULES = (
     "decon.detect.reference_index", "decon.detect.scoring", "decon.common.ngram_hash",
     "decon.common.text", "decon.common.tokenizer", "decon.common.string_table", "decon.common.file_io",
+    "decon.detect.minhash_index",
 )
 
 _warned: set[str] = set()
@@ -137,7 +138,7 @@ def _array_file(name: str) -> str:
     return name + ".npy"
 
 
-def save_index(index: ReferenceIndex, dest: Path) -> None:
+def save_index(index: Any, dest: Path) -> None:
     """Write ``index`` as a cache entry at ``dest`` (a new folder: temp folder + rename).
 
     Raises FileExistsError when another process put an entry there first (its copy is kept).
@@ -182,7 +183,7 @@ def _load_array(path: Path) -> np.ndarray:
     return np.asarray(arr)
 
 
-def load_entry(entry: Path) -> ReferenceIndex:
+def load_entry(entry: Path) -> Any:
     """Load a cache entry (arrays memory-mapped read-only). Raises on any inconsistency."""
     with open(entry / META_FILE, encoding="utf-8") as f:
         doc = json.load(f)
@@ -194,9 +195,8 @@ def load_entry(entry: Path) -> ReferenceIndex:
         if arr.dtype.str != info["dtype"] or list(arr.shape) != info["shape"]:
             raise ValueError(f"array {name} does not match the manifest")
         arrays[name] = arr
-    fields = IndexStats.__dataclass_fields__
-    stats = IndexStats(**{k: v for k, v in doc["stats"].items() if k in fields})
-    return ReferenceIndex(arrays=arrays, meta=doc["meta"], stats=stats)
+    det = MINHASH if doc["meta"].get("kind") == "minhash" else SIMPLE
+    return det.load(arrays, doc["meta"], doc["stats"])
 
 
 def _touch(entry: Path) -> None:
@@ -260,7 +260,12 @@ def evict(root: Path, keep: int, *, protect: Path | None = None) -> list[Path]:
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
-def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, progress: bool = True) -> ReferenceIndex:
+def build_index(config: DetectionConfig, *, progress: bool = True) -> Any:
+    """Build the index of the detector ``config.mode`` names, without the cache."""
+    return detector_for(config).build(config, progress=progress)
+
+
+def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, progress: bool = True) -> Any:
     """The reference index for ``config``: from the cache when a matching entry exists, else built
     (and saved). ``use_cache=False`` builds without reading or writing the cache."""
     if not use_cache:

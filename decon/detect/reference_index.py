@@ -211,7 +211,7 @@ class ReferenceIndex:
 # Building
 # ---------------------------------------------------------------------------------------------
 
-def _parse_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tuple[int, int, dict]]) -> int:
+def parse_reference_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tuple[int, int, dict]]) -> int:
     """Append (file_idx, line_num, record) for each data line; returns lines seen."""
     fallback = path.name[: -len(path.suffix)] if path.suffix else path.name
     n = 0
@@ -368,7 +368,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     raw: list[tuple[int, int, dict]] = []
     with progress_bar(len(files), "Reference files", enabled=progress) as bar:
         for i, f in enumerate(files):
-            _parse_file(f, i, config, raw)
+            parse_reference_file(f, i, config, raw)
             bar.advance()
 
     # Clean and tokenise each distinct text once (eval sets repeat passages and questions a lot).

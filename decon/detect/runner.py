@@ -22,9 +22,9 @@ from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.common.data_reader import DataFile, DataFileError
 from decon.common.file_io import find_data_files, sweep_temp_files
 from decon.common.progress import progress_bar
-from decon.detect.detection import BATCH_LINES, FileResult, Scanner, training_file_label
+from decon.detect.detector import detector_for
+from decon.detect.documents import BATCH_LINES, DocumentScanner, FileResult, training_file_label
 from decon.detect.purify import write_purified, write_purified_parallel
-from decon.detect.reference_index import ReferenceIndex
 from decon.detect.report import purified_names, render_entry, report_names, write_report_lines
 from decon.errors import DeconError
 
@@ -52,10 +52,10 @@ class DetectSummary:
     bad_files: list[str] = field(default_factory=list)  # "path: reason" of files skipped (--skip-bad-files)
 
 
-def _scanner() -> Scanner:
+def _scanner() -> DocumentScanner:
     sc = _STATE.get("scanner")
     if sc is None:
-        sc = Scanner(_STATE["index"], _STATE["config"])
+        sc = detector_for(_STATE["config"]).scanner(_STATE["index"], _STATE["config"])
         _STATE["scanner"] = sc
     return sc
 
@@ -113,7 +113,7 @@ def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphor
         yield file_idx, labels[f], buf  # always one (maybe empty) final batch, marks the file's end
 
 
-def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: bool = True) -> DetectSummary:
+def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True) -> DetectSummary:
     """Scan ``config.training_dir`` and write reports (and cleaned files with ``purify``)."""
     training = Path(config.training_dir or "")
     report_dir = Path(config.report_output_dir or generate_temp_dir("decon"))
@@ -129,7 +129,7 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
     summary = DetectSummary(files=len(files))
     summary.report_dir = str(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    rnames = report_names(files, base, config.contamination_score_threshold, config.mode)
+    rnames = report_names(files, base, detector_for(config).threshold(config), config.mode)
     labels = {f: training_file_label(f) for f in files}
     workers = max(1, int(config.worker_threads or 1))
 

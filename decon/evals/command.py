@@ -11,9 +11,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from decon.common.console import make_console
 from decon.errors import DeconError
 from decon.evals import download, listing
-from decon.review.render import make_console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,8 +6,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from decon.common.file_io import COMPRESSION_SUFFIXES as COMPRESSED_SUFFIXES
+from decon.common.jsonl import iter_json_lines
 from decon.errors import DeconError
-from decon.review.loader import COMPRESSED_SUFFIXES, iter_json_lines
 
 REFERENCE_SUFFIXES = (".jsonl", ".json") + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES)
 

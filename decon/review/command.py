@@ -9,10 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from decon.common.console import make_console
 from decon.review import analysis
 from decon.review.loader import load_reports
 from decon.review.records import Match
-from decon.review.render import make_console, print_bar_chart, print_match, print_rule
+from decon.review.render import print_bar_chart, print_match, print_rule
 
 
 def _number(text: str) -> float:

@@ -117,7 +117,9 @@ class Match:
     # -- scores -----------------------------------------------------------------------------
     @property
     def contamination_score(self) -> float | None:
-        return _opt_float(self.raw.get("contamination_score"))
+        """The match's score: ``contamination_score`` (SIMPLE), else ``jaccard_similarity`` (MinHash)."""
+        score = _opt_float(self.raw.get("contamination_score"))
+        return score if score is not None else _opt_float(self.raw.get("jaccard_similarity"))
 
     @property
     def ngram_match_cnt(self) -> int | None:

@@ -8,8 +8,6 @@ writes into the training text are then kept so the spans stay visible.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -26,23 +24,6 @@ _OPENERS = {"【": QUESTION_STYLE, "⟦": ANSWER_STYLE, "⟨": PASSAGE_STYLE}
 _CLOSERS = {"】": QUESTION_STYLE, "⟧": ANSWER_STYLE, "⟩": PASSAGE_STYLE}
 
 MAX_BAR = 50
-
-
-def make_console() -> Console:
-    """A console on stdout: styled on a terminal, plain text (no wrapping) elsewhere."""
-    interactive = sys.stdout.isatty()
-    width = None
-    if not interactive and not os.environ.get("COLUMNS"):
-        width = 120  # plain output is read in files and pagers: allow wide tables
-    return Console(
-        file=sys.stdout,
-        width=width,
-        highlight=False,
-        markup=False,  # file names and eval texts may contain [brackets]
-        emoji=False,
-        soft_wrap=not interactive,
-        no_color=bool(os.environ.get("NO_COLOR")) or None,
-    )
 
 
 def is_plain(console: Console) -> bool:

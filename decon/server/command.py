@@ -119,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     validate_paths(config, need_training=False)
-    if config.mode != "simple":
-        raise DeconError(f"unsupported mode for server: {config.mode}")
     settings = settings_from(args, config)
     create_output_dirs(settings)
     _announce(settings, config)
