@@ -63,12 +63,13 @@ class Corpus:
     """Synthetic eval questions and training files; file n is contaminated when n % 3 != 1."""
 
     def __init__(self, n_files: int, docs: int, seed: int) -> None:
-        rng = random.Random(seed)
+        rng = random.Random(0)  # the same evals for every corpus; the files vary with ``seed``
         words = lambda letters, n: ["".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(n)]  # noqa: E731
         eval_vocab, clean_vocab = words("bcdfghklmnprstvz", 400), words("aeiouwyjqx", 400)
         self.evals = [{"doc_id": i, "eval_key": "synthetic-qa",
                        "question": " ".join(rng.choice(eval_vocab) for _ in range(40)) + "?",
                        "answer": " ".join(rng.choice(eval_vocab) for _ in range(12))} for i in range(20)]
+        rng = random.Random(seed)
         self.files: dict[str, bytes] = {}  # relative path -> stored bytes
         self.bad: dict[str, set[str]] = {}
         for n in range(n_files):
