@@ -25,11 +25,10 @@ import boto3
 import pytest
 import zstandard
 from moto.server import ThreadedMotoServer
+from ray import cluster_utils as ray_cluster_utils  # the ray extra: installed by `make setup`
 
 from decon.detect.report import purified_names, report_names
 from orchestrator.naming import output_names
-
-ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "decon-ray"
@@ -341,3 +340,37 @@ def test_without_ray_one_line_error_and_core_still_works(tmp_path):
                                                 "pip install 'decon[ray]'"]
     proc = subprocess.run([sys.executable, "-c", code, "detect", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "--training-dir" in proc.stdout
+
+
+def test_local_folders_and_a_local_ray_instance(first_run, corpus, evals, tmp_path):
+    """No --address: a local Ray instance starts; local folders give the same bytes as S3."""
+    train = corpus.write_local(tmp_path / "train")
+    (train / "README.txt").write_text("not training data")
+    argv = [sys.executable, "-m", "decon", "ray", "--input", str(train), "--report-output-dir",
+            str(tmp_path / "out" / "reports"), "--cleaned-output-dir", str(tmp_path / "out" / "cleaned"),
+            "--purify", "--evals-dir", str(evals), "--num-cpus", "1", "--object-store-mb", "80"]
+    proc = subprocess.run(argv, env=child_env("http://127.0.0.1:9"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Ray: 1 node(s), 1 CPU(s); starting 1 actor(s)" in proc.stderr
+    out = tmp_path / "out"
+    got = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert got == first_run[2]
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["--input", "{tmp}/missing", "--report-output-dir", "{tmp}/out"], "input does not exist: {tmp}/missing", 5),
+    (["--input", "{tmp}", "--report-output-dir", "{tmp}/out"], "no training data files", 2),
+    (["--input", "ftp://host/x", "--report-output-dir", "{tmp}/out"], "unsupported URI", 2),
+    (["--input", "{tmp}"], "--report-output-dir is required", 2),
+    (["--input", "{tmp}", "--report-output-dir", "s3://"], "not an s3:// URI", 2),
+    (["--input", "{tmp}", "--report-output-dir", "{tmp}/o", "--num-actors", "0"], "--num-actors must be positive", 2),
+])
+def test_bad_arguments_give_one_line(args, message, code, tmp_path):
+    argv = [a.format(tmp=tmp_path) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "decon", "ray", *argv], env=child_env("http://127.0.0.1:9"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message.format(tmp=tmp_path) in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -35,7 +35,8 @@ class Totals:
 class Dispatcher:
     def __init__(self, ray: Any, actors: list[Any], files: list[str], metrics: Metrics, *,
                  max_attempts: int = 3, progress_interval: float = 10.0, actor_wait: float = 600.0,
-                 on_result: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_result: Callable[[dict[str, Any]], None] | None = None,
+                 grow: Callable[[int], list[Any]] | None = None, grow_interval: float = 5.0) -> None:
         self.ray = ray
         self.actors = actors
         self.pending: deque[str] = deque(files)
@@ -50,12 +51,14 @@ class Dispatcher:
         self.idle: deque[int] = deque()  # FIFO: an actor that died while idle is tried (and found dead) soon
         self.dead: set[int] = set()
         self.done: set[str] = set()
+        self.grow = grow  # called with the live actor count; returns new actors (nodes joined)
+        self.grow_interval = grow_interval
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         for i, actor in enumerate(self.actors):
             self.inflight[actor.ready.remote()] = (i, None)
-        last_progress = last_alive = time.monotonic()
+        last_progress = last_alive = last_grow = time.monotonic()
         while self.pending or self._files_in_flight():
             ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
             for ref in ready:
@@ -69,6 +72,16 @@ class Dispatcher:
             if now - last_progress >= self.progress_interval:
                 self.log_progress()
                 last_progress = now
+            if self.grow is not None and self.pending and now - last_grow >= self.grow_interval:
+                self._add_actors(self.grow(len(self.actors) - len(self.dead)))
+                last_grow = now
+
+    def _add_actors(self, new: list[Any]) -> None:
+        for actor in new:
+            self.actors.append(actor)
+            self.inflight[actor.ready.remote()] = (len(self.actors) - 1, None)
+        if new:
+            log.info("The cluster grew: %d new actor(s), %d in all", len(new), len(self.actors) - len(self.dead))
 
     def _files_in_flight(self) -> bool:
         return any(f is not None for _, f in self.inflight.values())

@@ -118,6 +118,8 @@ def run(config: DetectionConfig, job: JobSpec, opts: RayOptions) -> int:
         raise DeconError(str(exc), exit_code=EXIT_STORAGE) from None
     except Exception as exc:  # noqa: BLE001 - botocore raises many kinds
         raise DeconError(f"listing failed: {exc}", exit_code=EXIT_STORAGE) from None
+    if not plan.found:
+        raise DeconError(f"no training data files (.json/.jsonl, plain or compressed) under {job.input.uri}")
     log.warning("Files to process: %d (%.2f GB; largest first); skipped %d already finished",
                 len(plan.todo), sum(f.size for f in plan.todo) / GB, plan.finished)
     metrics.files_total = len(plan.todo)
@@ -150,8 +152,13 @@ def _process(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, 
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         log.info("Ray: %d node(s), %d CPU(s); starting %d actor(s)", nodes, cpus, count)
         actors = start_actors(ray, count, index_ref, config, job)
+        def grow(live: int) -> list[Any]:  # one actor per CPU: follow nodes that join during the run
+            extra = int(ray.cluster_resources().get("CPU", 0)) - live
+            return start_actors(ray, extra, index_ref, config, job) if extra > 0 else []
+
         dispatcher = Dispatcher(ray, actors, files, metrics, max_attempts=opts.max_attempts,
-                                progress_interval=opts.progress_interval)
+                                progress_interval=opts.progress_interval,
+                                grow=None if opts.num_actors else grow)
         metrics.started = time.monotonic()
         try:
             dispatcher.run()
