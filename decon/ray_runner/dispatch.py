@@ -2,10 +2,10 @@
 
 Each actor has at most one file in flight, so a fast node simply comes back for more. When a call
 fails because its actor died (its node was lost, or the process crashed), the file goes back to
-the front of the queue for any live actor, up to ``max_attempts`` times; Ray restarts the actor
-where resources allow (``max_restarts=-1``) and a ``ready()`` probe brings it back into rotation.
-Nothing is lost (the file is redone) and nothing is duplicated (outputs have fixed names and are
-published atomically; only the first successful result is counted).
+the front of the queue for any live actor, up to ``max_attempts`` times. Every few seconds
+``grow`` may add actors: replacements for lost ones where there is room, and one per CPU of nodes
+that joined. Nothing is lost (the file is redone) and nothing is duplicated (outputs have fixed
+names and are published atomically; only the first successful result is counted).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Dispatcher:
         else:
             self.totals.requeued += 1
             self.pending.appendleft(rel)
-        self.inflight[self.actors[i].ready.remote()] = (i, None)  # back in rotation once Ray restarts it
+        self.inflight[self.actors[i].ready.remote()] = (i, None)  # answers only if the actor survived
 
     def _record(self, actor: int, result: dict[str, Any]) -> None:
         rel = result["relative"]

@@ -71,9 +71,9 @@ def connect(ray: Any, opts: RayOptions) -> None:
 
 
 def start_actors(ray: Any, count: int, index_ref: Any, config: DetectionConfig, job: JobSpec) -> list[Any]:
-    remote = ray.remote(FileWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=0,
+    remote = ray.remote(FileWorker).options(num_cpus=1, max_restarts=0, max_task_retries=0,
                                             scheduling_strategy="SPREAD")
-    return [remote.remote([index_ref], config, job) for _ in range(count)]
+    return [remote.remote(index_ref, config, job) for _ in range(count)]
 
 
 def _stop_actors(ray: Any, actors: list[Any]) -> None:
@@ -152,13 +152,12 @@ def _process(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, 
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         log.info("Ray: %d node(s), %d CPU(s); starting %d actor(s)", nodes, cpus, count)
         actors = start_actors(ray, count, index_ref, config, job)
-        def grow(live: int) -> list[Any]:  # one actor per CPU: follow nodes that join during the run
-            extra = int(ray.cluster_resources().get("CPU", 0)) - live
-            return start_actors(ray, extra, index_ref, config, job) if extra > 0 else []
+        def grow(live: int) -> list[Any]:  # replace lost actors, follow nodes that join during the run
+            target = opts.num_actors or int(ray.cluster_resources().get("CPU", 0))
+            return start_actors(ray, target - live, index_ref, config, job) if target > live else []
 
         dispatcher = Dispatcher(ray, actors, files, metrics, max_attempts=opts.max_attempts,
-                                progress_interval=opts.progress_interval,
-                                grow=None if opts.num_actors else grow)
+                                progress_interval=opts.progress_interval, grow=grow)
         metrics.started = time.monotonic()
         try:
             dispatcher.run()

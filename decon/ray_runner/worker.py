@@ -69,11 +69,7 @@ def _node_id() -> str:
 class FileWorker:
     """One long-lived scanner; :meth:`process` handles one training file."""
 
-    def __init__(self, parts: dict[str, Any] | list[Any], config: DetectionConfig, job: JobSpec) -> None:
-        if isinstance(parts, list):  # [object ref]: fetched here, so a restarted actor fetches it again
-            import ray
-
-            parts = ray.get(parts[0])
+    def __init__(self, parts: dict[str, Any], config: DetectionConfig, job: JobSpec) -> None:
         self.index = index_from_parts(parts)
         self.config = config
         self.job = job
