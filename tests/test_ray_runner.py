@@ -105,7 +105,7 @@ class Corpus:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """AWS settings for everything started from here on (the Ray nodes' actors inherit them)."""
-    saved = {k: os.environ.get(k) for k in [*AWS_ENV, "RAY_DEDUP_LOGS"]}
+    saved = {k: os.environ.get(k) for k in AWS_ENV}
     os.environ.update(AWS_ENV)
     yield
     for k, v in saved.items():
@@ -374,3 +374,12 @@ def test_bad_arguments_give_one_line(args, message, code, tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message.format(tmp=tmp_path) in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_actors_that_cannot_start_fail_the_run_instead_of_hanging(first_run, cluster, s3, evals, tmp_path):
+    url, _client = s3
+    rc, log = decon_ray(cluster, url, evals, f"s3://{BUCKET}/data", "nostart", "--scratch-dir",
+                        str(tmp_path / "missing" / "dir"))
+    assert rc == 1, log[-4000:]
+    assert summary(log) == {"processed": 0, "clean": 0, "contaminated": 0, "failed": 12}
+    assert re.search(r"FAILED \S+: no actor could start \(.*No such file or directory", log), log[-4000:]

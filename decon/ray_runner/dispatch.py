@@ -11,6 +11,7 @@ names and are published atomically; only the first successful result is counted)
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +33,17 @@ class Totals:
     requeued: int = 0
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXC_LINE = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?([\w.]*(?:Error|Exception|Exit)\b.*)$")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the innermost exception of a traceback Ray put in the message, else its first line."""
+    lines = [_ANSI.sub("", line) for line in str(exc).strip().splitlines()]
+    causes = [m.group(1) for m in map(_EXC_LINE.match, lines) if m]
+    return (causes[-1] if causes else lines[0] if lines else type(exc).__name__).strip()
+
+
 class Dispatcher:
     def __init__(self, ray: Any, actors: list[Any], files: list[str], metrics: Metrics, *,
                  max_attempts: int = 3, progress_interval: float = 10.0, actor_wait: float = 600.0,
@@ -51,6 +63,8 @@ class Dispatcher:
         self.idle: deque[int] = deque()  # FIFO: an actor that died while idle is tried (and found dead) soon
         self.dead: set[int] = set()
         self.done: set[str] = set()
+        self.ever_ready: set[int] = set()
+        self.start_failures = 0
         self.grow = grow  # called with the live actor count; returns new actors (nodes joined)
         self.grow_interval = grow_interval
 
@@ -103,15 +117,20 @@ class Dispatcher:
             return
         self.idle.append(i)
         if rel is None:
+            self.ever_ready.add(i)
             log.info("Actor %d ready on node %s", i, str(value)[:12])
         else:
             self._record(i, value)
 
     def _actor_lost(self, i: int, rel: str | None, exc: BaseException) -> None:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = _reason(exc)
         if rel is None:  # the probe failed too: this actor will not come back
             log.warning("Actor %d is gone for good (%s)", i, reason[:200])
             self.dead.add(i)
+            if i not in self.ever_ready:
+                self.start_failures += 1
+                if not self.ever_ready and self.start_failures >= max(3, len(self.actors)):
+                    self._fail_remaining(f"no actor could start ({reason[:200]})")
             return
         log.warning("Actor %d lost while processing %s (%s); the file goes back to the queue",
                     i, rel, reason[:200])
