@@ -95,7 +95,8 @@ class Dispatcher:
             self.actors.append(actor)
             self.inflight[actor.ready.remote()] = (len(self.actors) - 1, None)
         if new:
-            log.info("The cluster grew: %d new actor(s), %d in all", len(new), len(self.actors) - len(self.dead))
+            log.info("Started %d more actor(s) (lost ones replaced, joined nodes used); %d live",
+                     len(new), len(self.actors) - len(self.dead))
 
     def _files_in_flight(self) -> bool:
         return any(f is not None for _, f in self.inflight.values())
