@@ -45,12 +45,13 @@ def _reason(exc: BaseException) -> str:
 
 
 class Dispatcher:
-    def __init__(self, ray: Any, actors: list[Any], files: list[str], metrics: Metrics, *,
+    def __init__(self, ray: Any, actors: list[Any], files: list[str], metrics: Metrics, index_ref: Any, *,
                  max_attempts: int = 3, progress_interval: float = 10.0, actor_wait: float = 600.0,
                  on_result: Callable[[dict[str, Any]], None] | None = None,
                  grow: Callable[[int], list[Any]] | None = None, grow_interval: float = 5.0) -> None:
         self.ray = ray
         self.actors = actors
+        self.index_ref = index_ref  # every actor's first call, ready(index), maps it
         self.pending: deque[str] = deque(files)
         self.metrics = metrics
         self.totals = Totals()
@@ -71,7 +72,7 @@ class Dispatcher:
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         for i, actor in enumerate(self.actors):
-            self.inflight[actor.ready.remote()] = (i, None)
+            self.inflight[actor.ready.remote(self.index_ref)] = (i, None)
         last_progress = last_alive = last_grow = time.monotonic()
         while self.pending or self._files_in_flight():
             ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
@@ -93,7 +94,7 @@ class Dispatcher:
     def _add_actors(self, new: list[Any]) -> None:
         for actor in new:
             self.actors.append(actor)
-            self.inflight[actor.ready.remote()] = (len(self.actors) - 1, None)
+            self.inflight[actor.ready.remote(self.index_ref)] = (len(self.actors) - 1, None)
         if new:
             log.info("Started %d more actor(s) (lost ones replaced, joined nodes used); %d live",
                      len(new), len(self.actors) - len(self.dead))
@@ -140,7 +141,7 @@ class Dispatcher:
         else:
             self.totals.requeued += 1
             self.pending.appendleft(rel)
-        self.inflight[self.actors[i].ready.remote()] = (i, None)  # answers only if the actor survived
+        self.inflight[self.actors[i].ready.remote(self.index_ref)] = (i, None)  # answers only if the actor survived
 
     def _record(self, actor: int, result: dict[str, Any]) -> None:
         rel = result["relative"]

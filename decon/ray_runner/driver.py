@@ -70,10 +70,10 @@ def connect(ray: Any, opts: RayOptions) -> None:
         raise DeconError(f"cannot start or reach Ray ({opts.address or 'local'}): {first}") from None
 
 
-def start_actors(ray: Any, count: int, index_ref: Any, config: DetectionConfig, job: JobSpec) -> list[Any]:
+def start_actors(ray: Any, count: int, config: DetectionConfig, job: JobSpec) -> list[Any]:
     remote = ray.remote(FileWorker).options(num_cpus=1, max_restarts=0, max_task_retries=0,
                                             scheduling_strategy="SPREAD")
-    return [remote.remote(index_ref, config, job) for _ in range(count)]
+    return [remote.remote(config, job) for _ in range(count)]
 
 
 def _stop_actors(ray: Any, actors: list[Any]) -> None:
@@ -123,40 +123,48 @@ def run(config: DetectionConfig, job: JobSpec, opts: RayOptions) -> int:
     log.warning("Files to process: %d (%.2f GB; largest first); skipped %d already finished",
                 len(plan.todo), sum(f.size for f in plan.todo) / GB, plan.finished)
     metrics.files_total = len(plan.todo)
-    if plan.todo:
-        code = _process(ray, config, job, opts, [f.relative_path for f in plan.todo], metrics)
-        if code:
-            return code
-    if metrics.failed_names:
-        log.warning("Failed files (%d):", len(metrics.failed_names))
-        for name in metrics.failed_names[:20]:
-            log.warning("  - %s", name)
-    log.warning("%s", metrics.summary())
-    log.warning("WORK COMPLETE EXITING")
-    return EXIT_FAILED_FILES if metrics.failed else EXIT_OK
+    try:
+        if plan.todo:
+            code = _process(ray, config, job, opts, [f.relative_path for f in plan.todo], metrics)
+            if code:
+                return code
+        if metrics.failed_names:
+            log.warning("Failed files (%d):", len(metrics.failed_names))
+            for name in metrics.failed_names[:20]:
+                log.warning("  - %s", name)
+        log.warning("%s", metrics.summary())
+        log.warning("WORK COMPLETE EXITING")
+        return EXIT_FAILED_FILES if metrics.failed else EXIT_OK
+    finally:
+        if ray.is_initialized():  # after the summary: Ray's shutdown is not the job's time
+            ray.shutdown()
 
 
-def _process(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, files: list[str],
-             metrics: Metrics) -> int:
-    with ThreadPoolExecutor(1) as pool:  # the index loads while Ray starts
+def _start(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, actors: list[Any]) -> Any:
+    """Ray up, actors warming up, index in the object store; returns the index's object ref."""
+    with ThreadPoolExecutor(1) as pool:  # the index loads while Ray starts and the actors warm up
         index_future = pool.submit(load_or_build_index, config, use_cache=opts.use_index_cache)
         connect(ray, opts)
-        index = index_future.result()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    actors: list[Any] = []
-    try:
-        index_ref = ray.put(index_parts(index))
-        del index
         cpus = int(ray.cluster_resources().get("CPU", 1))
         count = opts.num_actors or max(1, cpus)
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         log.info("Ray: %d node(s), %d CPU(s); starting %d actor(s)", nodes, cpus, count)
-        actors = start_actors(ray, count, index_ref, config, job)
+        actors += start_actors(ray, count, config, job)
+        return ray.put(index_parts(index_future.result()))
+
+
+def _process(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, files: list[str],
+             metrics: Metrics) -> int:
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    actors: list[Any] = []
+    try:
+        index_ref = _start(ray, config, job, opts, actors)
+
         def grow(live: int) -> list[Any]:  # replace lost actors, follow nodes that join during the run
             target = opts.num_actors or int(ray.cluster_resources().get("CPU", 0))
-            return start_actors(ray, target - live, index_ref, config, job) if target > live else []
+            return start_actors(ray, target - live, config, job) if target > live else []
 
-        dispatcher = Dispatcher(ray, actors, files, metrics, max_attempts=opts.max_attempts,
+        dispatcher = Dispatcher(ray, actors, files, metrics, index_ref, max_attempts=opts.max_attempts,
                                 progress_interval=opts.progress_interval, grow=grow)
         metrics.started = time.monotonic()
         try:
@@ -170,9 +178,9 @@ def _process(ray: Any, config: DetectionConfig, job: JobSpec, opts: RayOptions, 
         return EXIT_OK
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop_actors(ray, actors)
+        if ray.is_initialized():
+            _stop_actors(ray, actors)
         _remove_temporary(job, job.run_id)
-        ray.shutdown()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -1,9 +1,10 @@
 """What one Ray actor does: hold the shared index, scan the files the driver hands it, publish outputs.
 
-The class is plain Python; the driver wraps it with ``ray.remote``. Its constructor receives the
-index as the dict of numpy arrays the driver put in the object store; Ray hands those over as
-read-only views of the node's shared memory (zero-copy), so every actor on a node reads the same
-pages and none rebuilds the index.
+The class is plain Python; the driver wraps it with ``ray.remote``. The constructor loads the
+tokenizer (so actors warm up while the driver is still loading the index); the first call,
+:meth:`FileWorker.ready`, receives the index as the dict of numpy arrays the driver put in the
+object store. Ray hands those over as read-only views of the node's shared memory (zero-copy), so
+every actor on a node reads the same pages and none rebuilds the index.
 
 Per file (the work unit), in this order: fetch (S3: download to a scratch folder), scan with the
 engine (:func:`decon.detect.api.scan_file`), publish the cleaned file (with purify), then the report
@@ -24,6 +25,7 @@ from typing import Any
 
 from decon.common.config import DetectionConfig
 from decon.common.file_io import atomic_output
+from decon.common.tokenizer import get_tokenizer
 from decon.detect import api
 from decon.detect.reference_index import IndexStats, ReferenceIndex
 from decon.ray_runner.storage import StoreSpec, open_store
@@ -69,8 +71,9 @@ def _node_id() -> str:
 class FileWorker:
     """One long-lived scanner; :meth:`process` handles one training file."""
 
-    def __init__(self, parts: dict[str, Any], config: DetectionConfig, job: JobSpec) -> None:
-        self.index = index_from_parts(parts)
+    def __init__(self, config: DetectionConfig, job: JobSpec) -> None:
+        get_tokenizer(config.tokenizer_str)  # cached per process; the index reuses it
+        self.index: ReferenceIndex | None = None
         self.config = config
         self.job = job
         self.input = open_store(job.input)
@@ -79,8 +82,10 @@ class FileWorker:
         self.scratch = Path(tempfile.mkdtemp(prefix="decon-ray-", dir=job.scratch_dir))
         self.node = _node_id()
 
-    def ready(self) -> str:
-        """Answered once the constructor has run (the index is mapped): the node id."""
+    def ready(self, parts: dict[str, Any]) -> str:
+        """Take the index (once) from the object store; returns the node id."""
+        if self.index is None:
+            self.index = index_from_parts(parts)
         return self.node
 
     def process(self, relative: str) -> dict[str, Any]:
@@ -98,6 +103,8 @@ class FileWorker:
         names = output_names(relative)
         run_id = self.job.run_id
         local = self.input.fetch(relative, self.scratch)
+        if self.index is None:
+            raise RuntimeError("ready() was not called: no index")
         try:
             scan = api.scan_file(local, self.index, self.config)
             if self.cleaned is not None:
