@@ -195,18 +195,20 @@ def expected_layout(corpus: Corpus) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def first_run(cluster, s3, corpus, evals):
+def first_run(cluster, s3, corpus, evals, tmp_path_factory):
     url, client = s3
     corpus.upload(client, "data")
-    rc, log = decon_ray(cluster, url, evals, f"s3://{BUCKET}/data", "ray")
-    return rc, log, objects(client, "ray")
+    scratch = tmp_path_factory.mktemp("scratch")
+    rc, log = decon_ray(cluster, url, evals, f"s3://{BUCKET}/data", "ray", "--scratch-dir", str(scratch))
+    return rc, log, objects(client, "ray"), sorted(scratch.rglob("*"))
 
 
 # --------------------------------------------------------------------------- tests
 
 def test_outputs_match_detect_byte_for_byte(first_run, corpus, evals, tmp_path):
-    rc, log, got = first_run
+    rc, log, got, scratch_left = first_run
     assert rc == 0, log[-4000:]
+    assert scratch_left == []  # downloads and staged outputs removed, actors' folders too
     s = summary(log)
     assert s == {"processed": 12, "clean": 4, "contaminated": 8, "failed": 0}
     assert sorted(done_files(log)) == sorted(corpus.files)

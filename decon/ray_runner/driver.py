@@ -77,6 +77,12 @@ def start_actors(ray: Any, count: int, config: DetectionConfig, job: JobSpec) ->
 
 
 def _stop_actors(ray: Any, actors: list[Any]) -> None:
+    """Let live actors remove their scratch folders (a few seconds at most), then end them all."""
+    closing = [actor.close.remote() for actor in actors]
+    try:
+        ray.wait(closing, num_returns=len(closing), timeout=5)
+    except Exception:  # noqa: BLE001 - dead actors: nothing to clean
+        pass
     for actor in actors:
         try:
             ray.kill(actor, no_restart=True)

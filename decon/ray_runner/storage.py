@@ -18,6 +18,7 @@ import os
 import posixpath
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,8 +68,9 @@ def relative_prefix(inner: str, outer: str) -> str | None:
     return inner_dir[len(outer_dir):] if inner_dir.startswith(outer_dir) and inner_dir != outer_dir else None
 
 
-def open_store(spec: StoreSpec) -> LocalStore | S3Store:
-    return S3Store(spec) if spec.is_s3 else LocalStore(spec)
+def open_store(spec: StoreSpec, scratch: Path | None = None) -> LocalStore | S3Store:
+    """The store for ``spec``; an S3 store stages outputs in ``scratch`` [default: the temp folder]."""
+    return S3Store(spec, scratch) if spec.is_s3 else LocalStore(spec)
 
 
 class LocalStore:
@@ -128,8 +130,9 @@ class LocalStore:
 class S3Store:
     """An S3 prefix (any S3-compatible store; endpoint from the spec or ``AWS_ENDPOINT_URL``)."""
 
-    def __init__(self, spec: StoreSpec) -> None:
+    def __init__(self, spec: StoreSpec, scratch: Path | None = None) -> None:
         self.spec = spec
+        self.scratch = scratch
         self.location: S3Location = parse_folder_uri(spec.uri)
         self._client: Any = None
 
@@ -161,8 +164,7 @@ class S3Store:
     @contextlib.contextmanager
     def output(self, relative: str, run_id: str) -> Iterator[Path]:
         """A local scratch path; once written it is uploaded to a temporary key, copied, deleted."""
-        scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"decon-ray-out-{uuid.uuid4().hex[:12]}"
-        scratch.mkdir(parents=True)
+        scratch = Path(tempfile.mkdtemp(prefix="decon-ray-out-", dir=self.scratch))
         local = scratch / posixpath.basename(relative)
         try:
             yield local

@@ -76,10 +76,10 @@ class FileWorker:
         self.index: ReferenceIndex | None = None
         self.config = config
         self.job = job
-        self.input = open_store(job.input)
-        self.reports = open_store(job.reports)
-        self.cleaned = open_store(job.cleaned) if job.cleaned else None
         self.scratch = Path(tempfile.mkdtemp(prefix="decon-ray-", dir=job.scratch_dir))
+        self.input = open_store(job.input, self.scratch)
+        self.reports = open_store(job.reports, self.scratch)
+        self.cleaned = open_store(job.cleaned, self.scratch) if job.cleaned else None
         self.node = _node_id()
 
     def ready(self, parts: dict[str, Any]) -> str:
