@@ -102,9 +102,9 @@ class FileWorker:
     def _process(self, relative: str) -> dict[str, Any]:
         names = output_names(relative)
         run_id = self.job.run_id
-        local = self.input.fetch(relative, self.scratch)
         if self.index is None:
             raise RuntimeError("ready() was not called: no index")
+        local = self.input.fetch(relative, self.scratch)
         try:
             scan = api.scan_file(local, self.index, self.config)
             if self.cleaned is not None:
