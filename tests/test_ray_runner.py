@@ -263,9 +263,11 @@ def test_same_keys_and_bytes_as_the_orchestrator(first_run, s3, evals, tmp_path)
 def test_rerun_skips_everything_and_redoes_only_a_deleted_output(first_run, cluster, s3, corpus, evals):
     url, client = s3
     before = first_run[2]
+    client.put_object(Bucket=BUCKET, Key="ray/reports/.decon-tmp/old-run/a/shard-001.clean", Body=b"")
     rc, log = decon_ray(cluster, url, evals, f"s3://{BUCKET}/data", "ray")
     assert rc == 0, log[-4000:]
     assert "Files to process: 0" in log and "skipped 12 already finished" in log
+    assert "Removed 1 temporary output(s) under s3://decon-ray/ray/reports/" in log
     assert summary(log)["processed"] == 0 and done_files(log) == []
 
     victim = next(rel for rel, bad in corpus.bad.items() if bad)
@@ -348,6 +350,9 @@ def test_local_folders_and_a_local_ray_instance(first_run, corpus, evals, tmp_pa
     """No --address: a local Ray instance starts; local folders give the same bytes as S3."""
     train = corpus.write_local(tmp_path / "train")
     (train / "README.txt").write_text("not training data")
+    stale = tmp_path / "out" / "reports" / "a" / ".shard-001.clean.x1y2z3.tmp"  # left by a killed writer
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"partial")
     argv = [sys.executable, "-m", "decon", "ray", "--input", str(train), "--report-output-dir",
             str(tmp_path / "out" / "reports"), "--cleaned-output-dir", str(tmp_path / "out" / "cleaned"),
             "--purify", "--evals-dir", str(evals), "--num-cpus", "1", "--object-store-mb", "80"]
