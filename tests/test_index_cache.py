@@ -115,6 +115,21 @@ def test_loaded_index_matches_built_index(cache_dir, evals):
     assert b == s
 
 
+def test_same_evals_at_different_paths_share_a_cache_key(cache_dir, evals, tmp_path):
+    """Keyed by content, not location: a checkout and a site-packages copy hit the same entry."""
+    a = tmp_path / "checkout" / "fixtures" / "reference"
+    b = tmp_path / "venv" / "lib" / "site-packages" / "decon" / "data" / "reference"
+    shutil.copytree(evals, a)
+    shutil.copytree(evals, b)
+    key = ic.cache_key(_config(a))
+    assert key == ic.cache_key(_config(b)) == ic.cache_key(_config(evals))
+    ic.load_or_build_index(_config(a), progress=False)
+    assert ic.load_or_build_index(_config(b), progress=False).stats.from_cache
+    assert [p.name for p in _entries(cache_dir)] == [key]
+    (b / EVAL_FILE.name).rename(b / f"renamed-{EVAL_FILE.name}")  # names are part of the index
+    assert ic.cache_key(_config(b)) != key
+
+
 # ---- invalidation -------------------------------------------------------------------------------
 
 def test_content_change_of_same_size_invalidates(cache_dir, evals, training, tmp_path, builds):

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
+from decon.common.resources import bundled_reference_dir
 from decon.errors import DeconError
 
 DEFAULT_PUNCTUATION = "!'\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u201c\u201d\u2018\u2019\u2014"
 
-#: Name upstream uses for its bundled reference set; resolves to the project's copy.
+#: Name upstream uses for its bundled reference set; resolves to the package's copy.
 BUNDLED_EVALS_NAME = "bundled-evals"
-BUNDLED_EVALS_DIR = Path(__file__).resolve().parent.parent.parent / "fixtures" / "reference"
 USER_REFERENCE_DIR = Path(os.path.expanduser("~/.local/share/decon/references"))
 
 
@@ -99,7 +99,7 @@ def resolve_evals_dir(value: str | os.PathLike[str]) -> Path:
     """Map upstream's ``bundled-evals`` default onto the project's bundled reference set."""
     path = Path(value)
     if str(value) == BUNDLED_EVALS_NAME and not path.exists():
-        return BUNDLED_EVALS_DIR
+        return bundled_reference_dir()
     return path
 
 

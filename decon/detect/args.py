@@ -15,6 +15,7 @@ from decon.common.config import (
     resolve_evals_dir,
 )
 from decon.common.file_io import has_data_files
+from decon.common.resources import bundled_config
 
 SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
 
@@ -41,7 +42,8 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--purify", action="store_true", default=None,
                     help="Also write a cleaned copy of every training file with contaminated lines removed")
     parser.add_argument("--config", "-c", metavar="FILE",
-                        help="YAML config file; flags given on the command line override its values")
+                        help="YAML config file; flags given on the command line override its values "
+                             f"(an annotated example ships with decon: {bundled_config('default.yaml')})")
     add_scoring_args(parser)
 
 
@@ -52,7 +54,8 @@ def add_reference_args(group: argparse._ActionsContainer) -> None:
                             "[default: text]")
     group.add_argument("--evals-dir", "--reference-input", dest="evals_dir", metavar="DIR",
                        help="Reference (eval) set in decon's format [default: ~/.local/share/decon/references "
-                            "if it holds files, else the bundled set in fixtures/reference]")
+                            "if it holds files, else the bundled set shipped with decon (`decon evals` shows "
+                            "where)]")
 
 
 def add_scoring_args(parser: argparse.ArgumentParser, *, worker_threads: bool = True) -> None:

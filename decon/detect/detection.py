@@ -50,6 +50,7 @@ class FileResult:
     entries: list[dict[str, Any]] = field(default_factory=list)  # report records, in report order
     skipped: dict[str, int] = field(default_factory=dict)  # invalid_json / missing_content_key / non_utf8
     tokens: int = 0
+    bytes_read: int = 0  # uncompressed bytes of the lines read
 
 
 def training_file_label(path: str | os.PathLike[str]) -> str:
@@ -116,6 +117,7 @@ class Scanner:
         batch: list[tuple[int, str]] = []
         for line_num, raw in enumerate(iter_lines(path)):
             res.lines_total += 1
+            res.bytes_read += len(raw)
             text = self.parse_line(raw, res)
             if text is None:
                 continue

@@ -25,14 +25,13 @@ from typing import Any
 
 import yaml
 
-import decon
+from decon.common.resources import bundled_config, bundled_reference_dir
 from decon.errors import DeconError
 from decon.evals.extract import build_records
 from decon.evals.writer import DEFAULT_CHUNK_BYTES, ChunkedGzipWriter
 
-PROJECT_ROOT = Path(decon.__file__).resolve().parent.parent
-BUNDLED_REFERENCE_DIR = PROJECT_ROOT / "fixtures" / "reference"
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "evals.yaml"
+BUNDLED_REFERENCE_DIR = bundled_reference_dir()
+DEFAULT_CONFIG = bundled_config("evals.yaml")
 BUNDLED_PREFIX = "bundled_evals/"
 
 Rows = list[dict[str, Any]]

@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  decon review out/reports                     step through every match\n"
         "  decon review out/reports --stats             per-suite counts with bar charts\n"
-        "  decon review out/reports --eval mmlu --min-score 0.9 --dump",
+        "  decon review out/reports --eval mmlu --min-score 0.9 --dump\n"
+        "  decon review out/reports --html -o report.html   one self-contained HTML page",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="directory holding the report files")
@@ -71,6 +72,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="count unique contaminated training documents per training dataset (first folder of "
         "each report's path below DIR)",
     )
+    modes.add_argument(
+        "--html",
+        action="store_true",
+        help="write one self-contained HTML report (summary tables, SVG charts, filterable matches; "
+        "no network needed to view it) to the --output file",
+    )
+    html = parser.add_argument_group("HTML report (with --html)")
+    html.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="FILE",
+                      help="where to write the HTML report [default: report.html]")
+    html.add_argument("--config", type=Path, metavar="FILE",
+                      help="the detect config (YAML) of the run, shown in the report's configuration table")
     filters = parser.add_argument_group("filters")
     filters.add_argument(
         "--min-score",
@@ -123,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     matches = load_reports(directory)
     if not matches:
         console.print(f"No contamination found: the report files under {directory} are empty.")
+        if args.html:
+            _write_html(console, args, [], [])
         return 0
 
     order = analysis.SORT_SCORE
@@ -137,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     reasons = describe_filters(args)
     if not shown:
         console.print(f"None of the {total} matches pass the filters ({', '.join(reasons)}).")
+        if args.html:
+            _write_html(console, args, [], reasons)
         return 0
 
     line = f"{len(shown)} matches from {directory}"
@@ -145,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(line)
     console.print()
 
-    if args.stats:
+    if args.html:
+        _write_html(console, args, shown, reasons)
+    elif args.stats:
         show_stats(console, shown)
     elif args.dataset_counts:
         show_dataset_counts(console, shown, directory)
@@ -155,6 +173,13 @@ def run(args: argparse.Namespace) -> int:
         interactive = not args.dump and sys.stdin.isatty() and sys.stdout.isatty()
         show_matches(console, shown, args.verbose, interactive)
     return 0
+
+
+def _write_html(console: Console, args: argparse.Namespace, matches: list[Match], reasons: list[str]) -> None:
+    from decon.review.html_command import write_html_report
+
+    write_html_report(args.dir, matches, args.output, args.config, reasons)
+    console.print(f"HTML report written to {args.output}")
 
 
 def show_stats(console: Console, matches: list[Match]) -> None:

@@ -1,4 +1,4 @@
-"""The HTTP API: GET /health, POST /submit, GET /status/{job_id} (OpenAPI docs at /docs)."""
+"""The HTTP API: GET /health, POST /submit, GET /status/{job_id}, GET /metrics (OpenAPI docs at /docs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from decon import __version__
+from decon.server.docs import add_offline_docs
 from decon.server.journal import JobRecord
+from decon.server.metrics import add_metrics_route
 from decon.server.models import (
     ErrorResponse,
     HealthResponse,
@@ -42,7 +44,11 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         version=__version__,
         description="Submit training files for contamination detection against a reference index "
                     "built once at start-up; poll for each job's report and cleaned file.",
+        docs_url=None,  # served from packaged assets below: no CDN
+        redoc_url=None,
     )
+    add_offline_docs(app)
+    add_metrics_route(app, runtime.metrics)
 
     @app.get("/health", response_model=HealthResponse,
              responses={503: {"model": LoadingResponse,
@@ -70,6 +76,7 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         rec = runtime.table.submit(path)
         if rec is None:
             return _error(503, "server is shutting down; not accepting new jobs")
+        runtime.metrics.job_submitted()
         return JSONResponse(content={"job_id": rec.job_id})
 
     @app.get("/status/{job_id}", response_model=JobStatusResponse, response_model_exclude_none=True,

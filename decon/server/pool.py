@@ -25,6 +25,7 @@ from typing import Any
 
 from decon.server.jobs import JobTable
 from decon.server.journal import JobRecord
+from decon.server.metrics import ServerMetrics
 from decon.server.worker import ABORT_SIGNAL, WorkerContext, remove_partial_outputs, worker_main
 
 _FORK = multiprocessing.get_context("fork")
@@ -56,13 +57,14 @@ class _Slot:
         self.job_id: str | None = None
         self.aborting = False
         self.thread: threading.Thread | None = None
+        self.started = 0.0  # monotonic time the running job was dispatched
 
 
 class WorkerPool:
     """``size`` worker processes taking jobs from ``table``."""
 
     def __init__(self, size: int, table: JobTable, ctx: WorkerContext,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, metrics: ServerMetrics | None = None) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.size = size
@@ -74,6 +76,7 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._draining = False  # set once jobs are being aborted: dead workers are not replaced
         self._idle = threading.Condition(self._lock)
+        self.metrics = metrics
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -163,6 +166,7 @@ class WorkerPool:
         with self._lock:
             slot.job_id = job.job_id
             slot.aborting = False
+            slot.started = time.monotonic()
         assert slot.conn is not None and slot.process is not None
         try:
             slot.conn.send((job.job_id, job.file_path))
@@ -184,6 +188,11 @@ class WorkerPool:
                 return
 
     def _on_reply(self, slot: _Slot, job: JobRecord, kind: str, payload: Any) -> None:
+        if self.metrics is not None:  # before the table: once /status says done, /metrics counts it
+            if kind == "ok":
+                self.metrics.job_completed(payload, time.monotonic() - slot.started)
+            else:
+                self.metrics.job_failed(time.monotonic() - slot.started)
         if kind == "ok":
             self.table.complete(job.job_id, payload["output_path"], payload["purified_path"])
             self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
@@ -198,6 +207,11 @@ class WorkerPool:
         slot.process.join(5)
         exitcode = slot.process.exitcode
         remove_partial_outputs(job.job_id, [self.ctx.report_dir, self.ctx.cleaned_dir])
+        if self.metrics is not None:
+            if slot.aborting:
+                self.metrics.job_requeued()
+            else:
+                self.metrics.job_failed(time.monotonic() - slot.started)
         if slot.aborting:
             self.table.requeue(job.job_id)
             self.log(f"Worker {slot.number}: job {job.job_id} interrupted by shutdown; it stays pending")
@@ -235,6 +249,8 @@ class WorkerPool:
         self._retire(slot, 1.0)
         if not (self._stopping.is_set() or self._draining):
             self._spawn(slot)
+            if self.metrics is not None:
+                self.metrics.worker_restarted()
 
     def _retire(self, slot: _Slot, timeout: float) -> None:
         with self._lock:

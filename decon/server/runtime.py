@@ -15,6 +15,7 @@ from typing import Any
 from decon.common.config import DetectionConfig
 from decon.errors import DeconError
 from decon.server.jobs import JobTable
+from decon.server.metrics import ServerMetrics
 from decon.server.pool import WorkerPool
 from decon.server.settings import ServerSettings
 from decon.server.worker import WorkerContext
@@ -38,6 +39,7 @@ class ServerRuntime:
         self._lock = threading.Lock()
         self._on_failure: Callable[[], None] = lambda: None
         self._thread: threading.Thread | None = None
+        self.metrics = ServerMetrics(self)
 
     # ---- start-up ----------------------------------------------------------------------------
     def start_loading(self, on_failure: Callable[[], None]) -> None:
@@ -57,13 +59,14 @@ class ServerRuntime:
             return
         self.index_build_seconds = time.monotonic() - t0
         self.log(f"Reference index ready in {self.index_build_seconds:.1f}s")
+        self.metrics.index_ready(index, self.index_build_seconds)
         with self._lock:
             if self.state != LOADING:  # shutdown began while the index was building
                 return
             ctx = WorkerContext(index=index, config=self.config, report_dir=self.settings.report_dir,
                                 cleaned_dir=self.settings.cleaned_dir,
                                 allowed_roots=tuple(self.settings.allowed_roots))
-            pool = WorkerPool(self.settings.workers, self.table, ctx, log=self.log)
+            pool = WorkerPool(self.settings.workers, self.table, ctx, log=self.log, metrics=self.metrics)
             self.log(f"Starting {self.settings.workers} worker processes")
             pool.start()
             self.pool = pool

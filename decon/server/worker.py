@@ -83,6 +83,29 @@ def run_job(job_id: str, file_path: str, ctx: WorkerContext) -> dict[str, Any]:
         "lines_total": result.lines_total,
         "contaminated_lines": len(result.contaminated_lines),
         "seconds": time.perf_counter() - started,
+        **job_counts(result, file_path),
+    }
+
+
+def job_counts(result: Any, file_path: str) -> dict[str, Any]:
+    """What the parent adds to its /metrics counters for one finished job (workers keep no counters)."""
+    matches: dict[str, int] = {}
+    lines: dict[str, set[int]] = {}
+    for entry in result.entries:
+        suite = str(entry.get("eval_key") or entry.get("eval_dataset") or "unknown")
+        matches[suite] = matches.get(suite, 0) + 1
+        lines.setdefault(suite, set()).add(entry["training_line"])
+    try:
+        file_bytes = os.path.getsize(file_path)
+    except OSError:
+        file_bytes = 0
+    return {
+        "tokens": result.tokens,
+        "bytes_read": result.bytes_read,
+        "file_bytes": file_bytes,
+        "skipped": dict(result.skipped),
+        "matches_by_suite": matches,
+        "contaminated_lines_by_suite": {k: len(v) for k, v in lines.items()},
     }
 
 
