@@ -1,5 +1,5 @@
-# Benchmark: synthetic corpus (bench-data/, git-ignored, reused) against the bundled evals.
-#   make bench [BENCH_ARGS="--quick"]   # or --size-mb N --files N --workers 1,2 --no-server
+# Benchmark: decon vs the upstream binary side by side (bench-data/, git-ignored, reused).
+#   make bench [BENCH_ARGS="--quick"]   # or --repeats N --workers 1,2 --corpora eval-like --no-server
 BENCH_ARGS ?=
 
 bench:

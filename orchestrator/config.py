@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass as plain_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 
 class ConfigError(ValueError):
     """The configuration is missing a required value or has a malformed one."""
 
 
-@dataclass(frozen=True)
+@plain_dataclass(frozen=True)
 class Option:
     name: str
     kind: type
@@ -63,35 +65,44 @@ OPTIONS: list[Option] = [
 ]
 
 _BY_NAME = {opt.name: opt for opt in OPTIONS}
-REQUIRED = ("remote_file_input", "remote_report_output_dir")
 
 
-@dataclass
+PositiveInt = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Seconds = Annotated[float, Field(ge=0.0, le=1e7)]
+PositiveSeconds = Annotated[float, Field(gt=0.0, le=1e7)]
+S3Uri = Annotated[str, Field(pattern=r"^s3://")]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+@dataclass(config=ConfigDict(strict=True, extra="forbid", allow_inf_nan=False))
 class OrchestrationConfig:
-    remote_file_input: str
-    remote_report_output_dir: str
-    remote_cleaned_output_dir: str | None = None
-    server_url: str = "http://localhost:8080"
-    local_work_dir: str = "/tmp/decon-work"
-    max_concurrent_jobs: int | None = None
-    poll_interval: float = 5.0
-    s5cmd_workers: int = 50
-    cleanup_delay: float = 10.0
-    download_batch_size: int = 50
-    download_queue_max: int = 200
-    upload_queue_max: int = 100
-    upload_batch_size: int = 50
-    upload_batch_timeout: float = 10.0
-    download_retry_attempts: int = 3
-    download_retry_base_delay: float = 5.0
-    download_retry_jitter_max: float = 10.0
+    """Every orchestrator option: types, ranges and known keys checked on construction."""
+
+    remote_file_input: S3Uri
+    remote_report_output_dir: S3Uri
+    remote_cleaned_output_dir: S3Uri | None = None
+    server_url: NonEmpty = "http://localhost:8080"
+    local_work_dir: NonEmpty = "/tmp/decon-work"
+    max_concurrent_jobs: PositiveInt | None = None
+    poll_interval: PositiveSeconds = 5.0
+    s5cmd_workers: PositiveInt = 50
+    cleanup_delay: Seconds = 10.0
+    download_batch_size: PositiveInt = 50
+    download_queue_max: PositiveInt = 200
+    upload_queue_max: PositiveInt = 100
+    upload_batch_size: PositiveInt = 50
+    upload_batch_timeout: Seconds = 10.0
+    download_retry_attempts: PositiveInt = 3
+    download_retry_base_delay: Seconds = 5.0
+    download_retry_jitter_max: Seconds = 10.0
     s3_endpoint_url: str | None = None
-    s5cmd_retry_count: int = 10
-    server_wait_timeout: float = 300.0
-    shutdown_grace_seconds: float = 120.0
-    metrics_interval: float = 30.0
+    s5cmd_retry_count: Count = 10
+    server_wait_timeout: Seconds = 300.0
+    shutdown_grace_seconds: Seconds = 120.0
+    metrics_interval: PositiveSeconds = 30.0
     # Set from MAX_FILES_DEBUG, not from YAML.
-    max_files_debug: int | None = field(default=None)
+    max_files_debug: Count | None = None
 
     @property
     def cleaned_output_dir(self) -> str:
@@ -103,19 +114,33 @@ class OrchestrationConfig:
         return self.max_files_debug is not None
 
 
-def _coerce(opt: Option, value: Any) -> Any:
-    if value is None or value == "":
-        return None
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        if opt.kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if opt.kind is float:
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{opt.name}: expected {opt.kind.__name__}, got {value!r}") from None
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot parse {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+        raise ConfigError(f"{path}: expected a mapping of options")
+    unknown = sorted(set(loaded) - set(_BY_NAME))
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s): {', '.join(unknown)}")
+    return {k: v for k, v in loaded.items() if v is not None and v != ""}
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]) or "?"
+    if err["type"] in ("missing", "missing_argument"):
+        return f"{key} is required (set it in the YAML file or with --{key.replace('_', '-')})"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{key}: {err['msg'].rstrip('.')} (got {shown})"
 
 
 def build_config(
@@ -123,46 +148,16 @@ def build_config(
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> OrchestrationConfig:
-    """Merge defaults < YAML file < overrides (non-None values) < nothing else; validate."""
+    """Merge defaults < YAML file < overrides (non-None values); validate the whole with one model."""
     env = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    if yaml_path:
-        path = Path(yaml_path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"cannot parse {path}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of options")
-        unknown = sorted(set(loaded) - set(_BY_NAME))
-        if unknown:
-            raise ConfigError(f"{path}: unknown option(s): {', '.join(unknown)}")
-        data.update(loaded)
-    for key, value in (overrides or {}).items():
-        if key in _BY_NAME and value is not None:
-            data[key] = value
-
-    values: dict[str, Any] = {}
-    for opt in OPTIONS:
-        raw = data.get(opt.name, opt.default)
-        values[opt.name] = _coerce(opt, raw) if raw is not None else opt.default
-    if not values["s3_endpoint_url"]:
+    values: dict[str, Any] = _read_yaml(Path(yaml_path)) if yaml_path else {}
+    source = f"{yaml_path}: " if yaml_path else ""
+    values.update({k: v for k, v in (overrides or {}).items() if k in _BY_NAME and v is not None})
+    for opt in OPTIONS:  # YAML may write a whole number where seconds are expected
+        if opt.kind is float and isinstance(values.get(opt.name), int) and not isinstance(values[opt.name], bool):
+            values[opt.name] = float(values[opt.name])
+    if not values.get("s3_endpoint_url"):
         values["s3_endpoint_url"] = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
-    for name in REQUIRED:
-        if not values.get(name):
-            raise ConfigError(f"{name} is required (set it in the YAML file or with --{name.replace('_', '-')})")
-    for name in ("remote_file_input", "remote_report_output_dir", "remote_cleaned_output_dir"):
-        if values.get(name) and not str(values[name]).startswith("s3://"):
-            raise ConfigError(f"{name} must be an s3:// URI, got {values[name]!r}")
-    for name in ("s5cmd_workers", "download_batch_size", "download_queue_max", "upload_queue_max",
-                 "upload_batch_size", "download_retry_attempts"):
-        if values[name] < 1:
-            raise ConfigError(f"{name} must be at least 1")
-    if values["max_concurrent_jobs"] is not None and values["max_concurrent_jobs"] < 1:
-        raise ConfigError("max_concurrent_jobs must be at least 1")
-
     debug_raw = env.get("MAX_FILES_DEBUG", "").strip()
     if debug_raw:
         try:
@@ -171,6 +166,7 @@ def build_config(
             raise ConfigError(f"MAX_FILES_DEBUG must be an integer, got {debug_raw!r}") from None
         if values["max_files_debug"] < 0:
             raise ConfigError("MAX_FILES_DEBUG must not be negative")
-
-    known = {f.name for f in fields(OrchestrationConfig)}
-    return OrchestrationConfig(**{k: v for k, v in values.items() if k in known})
+    try:
+        return OrchestrationConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(source + _describe(exc)) from None

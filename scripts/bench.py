@@ -1,498 +1,509 @@
 #!/usr/bin/env python3
-"""Benchmark `decon detect` on a deterministic synthetic corpus against the bundled evals.
+"""Side-by-side benchmark: `decon detect` against the upstream binary, same run, same inputs.
 
-    python scripts/bench.py [--size-mb 200] [--files 4] [--workers 1,2] [--quick]
+    make bench [BENCH_ARGS="--quick"]
+    python scripts/bench.py [--upstream PATH] [--repeats 3] [--workers 1,2] [--quick]
+                            [--corpora prose-like,eval-like,doc-prose] [--no-server] [--no-purify]
+    python scripts/bench.py --profile eval-like      # cProfile dump of decon on one corpus, 1 worker
 
-Generates (once; reused while the parameters match) English-like prose under bench-data/, built
-from the word frequencies of the bundled eval texts, with ~1% of documents carrying a bundled
-eval question (+ answer, sometimes the passage) with small edits. Then measures: cold index build
-(--no-index-cache) and warm cache load, detection with 1 and 2 worker processes (lines/s,
-tokens/s, us/doc, peak RSS), the tokenizer floor (cl100k encode_batch of the same cleaned texts in
-the same process layout), a --purify run, and the PSS of `decon server` with 1 and 2 workers.
+Corpora (generated once under bench-data/, reused while their parameters match):
+  prose-like  English-like prose from the eval texts' word frequencies, ~1% edited eval items;
+              checked against all bundled evals (fixtures/reference).
+  eval-like   ../shared/bench/make_corpus.py, 20,000 docs, seed 7: Q&A text around injected items;
+              checked against the 6-file reference subset it writes (--refs).
+  doc-prose   the same generator with --bg-eval-files '' (vim/nodejs documentation sentences);
+              checked against all bundled evals.
+
+Detection time = median wall(corpus) - median wall(one-line corpus of the same kind), per tool and
+worker count (decon --worker-threads N vs upstream --worker-threads N): start-up and index build
+cancel out. decon always runs with a warm index cache (filled before timing). The ratio is upstream
+time / decon time (> 1: decon is faster). Both tools' report records are compared as sets of
+(line, eval_key, eval_instance_index). The tokenizer floor is decon's tokenizer alone (encode_batch
+of the cleaned texts; and cleaning + encoding) in the same process layout, as a share of decon's
+detection time. Also: cold index build, cache load and peak RSS against the targets, a --purify run
+and `decon server` PSS.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import re
-import resource
+import shlex
 import shutil
-import signal
-import socket
+import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import orjson
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_corpora import Corpus, make_corpus, prose_corpus, read_truth  # noqa: E402
+from bench_tools import (  # noqa: E402
+    MatchCheck,
+    RunResult,
+    compare_matches,
+    decon_env,
+    floor_worker,
+    read_matches,
+    run_decon,
+    run_upstream,
+    tokenizer_floor,
+    upstream_version,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALS = ROOT / "fixtures" / "reference"
 DATA = ROOT / "bench-data"
-GENERATOR_VERSION = 1
-BATCH = 2048  # lines per encode batch, as detection does
-_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+")
+CORPORA = ("prose-like", "eval-like", "doc-prose")
+TARGET_RATIO = 1.5
+TARGET_COLD_S, TARGET_LOAD_S, TARGET_RSS_MB = 15.0, 1.0, 700.0
+
+
+def shared_dir() -> Path:
+    """../shared beside the project root (CI, main checkout); ../../shared for worktrees under wt/."""
+    for cand in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
+        if cand.is_dir():
+            return cand
+    return ROOT.parent / "shared"
 
 
 # ---------------------------------------------------------------------------------------------
-# Corpus
+# Arguments
 # ---------------------------------------------------------------------------------------------
 
-def load_eval_records(evals: Path = EVALS) -> list[dict[str, str]]:
-    """question/answer/passage of every bundled eval record (sorted files, file order)."""
-    out = []
-    for f in sorted(evals.glob("*.jsonl.gz")):
-        with gzip.open(f, "rb") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                r = orjson.loads(line)
-                q = r.get("question")
-                if isinstance(q, str) and q.strip():
-                    out.append({k: r[k] for k in ("question", "answer", "passage")
-                                if isinstance(r.get(k), str) and r[k].strip()})
-    return out
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--upstream", type=Path, default=shared_dir() / "oracle" / "decon",
+                    help="the upstream decon binary [default: ../shared/oracle/decon]")
+    ap.add_argument("--no-upstream", action="store_true", help="time decon alone (no ratios, no match check)")
+    ap.add_argument("--make-corpus", type=Path, default=shared_dir() / "bench" / "make_corpus.py",
+                    help="eval-like corpus generator [default: ../shared/bench/make_corpus.py]")
+    ap.add_argument("--evals", type=Path, default=EVALS,
+                    help="'all bundled evals' reference set [default: fixtures/reference]")
+    ap.add_argument("--corpora", default=",".join(CORPORA), help=f"which corpora [default: {','.join(CORPORA)}]")
+    ap.add_argument("--workers", default="1,2", help="worker counts (decon workers = upstream threads) [default: 1,2]")
+    ap.add_argument("--repeats", type=int, default=None, help="runs per measurement, median taken [default: 3]")
+    ap.add_argument("--quick", action="store_true", help="small corpora (4 MB / 2,000 docs) and 1 repeat")
+    ap.add_argument("--size-mb", type=float, default=None, help="prose-like corpus size [default: 40; quick 4]")
+    ap.add_argument("--files", type=int, default=1, help="prose-like corpus files [default: 1]")
+    ap.add_argument("--docs", type=int, default=None, help="make_corpus.py documents [default: 20000; quick 2000]")
+    ap.add_argument("--seed", type=int, default=7, help="make_corpus.py seed [default: 7]")
+    ap.add_argument("--prose-seed", type=int, default=1234, help="prose-like generator seed [default: 1234]")
+    ap.add_argument("--own-times", action="store_true",
+                    help="use each tool's own 'Detection time' instead of wall(corpus) - wall(one-line corpus); "
+                         "skips the one-line runs (about half the time; no CPU ratio)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the tokenizer floor")
+    ap.add_argument("--no-index-check", action="store_true", help="skip cold index build / cache load")
+    ap.add_argument("--no-purify", action="store_true", help="skip the --purify run")
+    ap.add_argument("--no-server", action="store_true", help="skip the server memory check")
+    ap.add_argument("--profile", metavar="CORPUS", choices=CORPORA,
+                    help="only write a cProfile dump of decon (1 worker, warm cache) on CORPUS and print its top")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
+    ap.add_argument("--from-json", type=Path, default=None, help="only re-print the table of a --json file")
+    ap.add_argument("--data", type=Path, default=DATA, help="corpora and runs [default: bench-data/]")
+    ap.add_argument("--floor-worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.size_mb = args.size_mb or (4.0 if args.quick else 40.0)
+    args.docs = args.docs or (2000 if args.quick else 20000)
+    args.worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    args.corpus_names = [c.strip() for c in args.corpora.split(",") if c.strip()]
+    unknown = sorted(set(args.corpus_names) - set(CORPORA))
+    if unknown:
+        ap.error(f"unknown corpus {', '.join(unknown)} (choose from {', '.join(CORPORA)})")
+    if args.repeats < 1 or not args.worker_counts or min(args.worker_counts) < 1:
+        ap.error("--repeats and --workers must be positive")
+    return args
 
 
-def build_vocabulary(records: list[dict[str, str]], size: int = 30000) -> tuple[list[str], np.ndarray]:
-    """The most frequent words of the eval texts and their relative frequencies."""
-    counts: Counter[str] = Counter()
-    for r in records:
-        for text in r.values():
-            counts.update(w.lower() if not w.isupper() or len(w) == 1 else w for w in _WORD.findall(text))
-    words, freq = zip(*counts.most_common(size), strict=True)
-    p = np.asarray(freq, dtype=np.float64)
-    return list(words), p / p.sum()
-
-
-def _edit(text: str, rng: np.random.Generator, vocab: list[str]) -> str:
-    """Small edits: a word changed or dropped, case and punctuation changes."""
-    words = text.split()
-    if len(words) > 4:
-        if rng.random() < 0.3:
-            words[int(rng.integers(len(words)))] = vocab[int(rng.integers(min(len(vocab), 2000)))]
-        if rng.random() < 0.3:
-            del words[int(rng.integers(len(words)))]
-    out = " ".join(words)
-    r = rng.random()
-    if r < 0.15:
-        out = out.upper()
-    elif r < 0.35:
-        out = out.lower()
-    if rng.random() < 0.3:
-        out = re.sub(r"[?.,;:!]", "", out)
-    elif rng.random() < 0.2:
-        out = out.replace(" ", ", ", 1) + "!"
-    return out
-
-
-def _contamination(rng: np.random.Generator, records: list[dict[str, str]], vocab: list[str]) -> str:
-    r = records[int(rng.integers(len(records)))]
-    parts = []
-    if "passage" in r and rng.random() < 0.3:
-        parts.append(_edit(r["passage"], rng, vocab))
-    parts.append(_edit(r["question"], rng, vocab))
-    if "answer" in r and rng.random() < 0.8:
-        parts.append(("Answer: " if rng.random() < 0.5 else "") + _edit(r["answer"], rng, vocab))
-    return " ".join(parts)
-
-
-def generate_corpus(out_dir: Path, *, size_mb: float, files: int, seed: int) -> list[Path]:
-    """Write ``files`` JSONL files of ~``size_mb`` MB in total (deterministic for a seed)."""
-    params = {"size_mb": size_mb, "files": files, "seed": seed, "version": GENERATOR_VERSION}
-    paths = [out_dir / f"train-{i:02d}.jsonl" for i in range(files)]
-    stamp = out_dir / "params.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_file() for p in paths):
-        print(f"Reusing corpus {out_dir}")
-        return paths
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True)
-    started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    records = load_eval_records()
-    vocab, probs = build_vocabulary(records)
-    v = len(vocab)
-    cap = [w[:1].upper() + w[1:] for w in vocab]
-    # variants: 0 plain, 1 capitalised (sentence start), 2 sentence end, 3 comma, 4 paragraph end
-    table = np.array([vocab, cap, [w + "." for w in vocab], [w + "," for w in vocab],
-                      [w + ".\n\n" for w in vocab]], dtype=object)
-    per_file = size_mb * 1e6 / files
-    doc_id = 0
-    n_contaminated = 0
-    for path in paths:
-        written = 0
-        with open(path, "wb") as fh:
-            while written < per_file:
-                n_docs = 500
-                lengths = np.clip(rng.lognormal(5.6, 0.8, n_docs), 30, 4000).astype(np.int64)
-                total = int(lengths.sum())
-                idx = rng.choice(v, size=total, p=probs)
-                variant = np.zeros(total, dtype=np.int64)
-                # sentence ends every 6-28 words; next word capitalised
-                gaps = rng.integers(6, 29, size=total // 6 + 2)
-                ends = np.cumsum(gaps)
-                ends = ends[ends < total]
-                variant[ends] = np.where(rng.random(len(ends)) < 0.12, 4, 2)
-                starts = ends + 1
-                variant[starts[starts < total]] = 1
-                commas = rng.random(total) < 0.04
-                variant[commas & (variant == 0)] = 3
-                words = table[variant, idx]
-                bounds = np.concatenate([[0], np.cumsum(lengths)])
-                lines = []
-                for d in range(n_docs):
-                    ws = words[bounds[d]:bounds[d + 1]].tolist()
-                    ws[0] = ws[0][:1].upper() + ws[0][1:]
-                    if not ws[-1].endswith((".", ".\n\n")):
-                        ws[-1] = ws[-1].rstrip(",") + "."
-                    if rng.random() < 0.01:
-                        pos = int(rng.integers(len(ws) + 1))
-                        ws.insert(pos, _contamination(rng, records, vocab))
-                        n_contaminated += 1
-                    text = " ".join(ws).replace("\n\n ", "\n\n").strip()
-                    lines.append(orjson.dumps({"id": f"bench-{doc_id}", "text": text}))
-                    doc_id += 1
-                chunk = b"\n".join(lines) + b"\n"
-                fh.write(chunk)
-                written += len(chunk)
-    stamp.write_text(json.dumps(params))
-    print(f"Generated {out_dir}: {doc_id:,} documents, {n_contaminated:,} contaminated, "
-          f"{sum(p.stat().st_size for p in paths) / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s")
-    return paths
+def build_corpus(name: str, args: argparse.Namespace) -> Corpus:
+    if name == "prose-like":
+        return prose_corpus(args.data, size_mb=args.size_mb, files=args.files, seed=args.prose_seed,
+                            evals=args.evals)
+    return make_corpus(args.data, name=name, generator=args.make_corpus, evals=args.evals, docs=args.docs,
+                       seed=args.seed, doc_prose=name == "doc-prose")
 
 
 # ---------------------------------------------------------------------------------------------
-# Running decon
+# Measuring
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
-class RunResult:
-    wall: float
-    peak_rss_mb: float
-    stdout: str
-    stderr: str
-    fields: dict[str, float] = field(default_factory=dict)
+class Cell:
+    """One corpus at one worker count: every run's wall time, both tools."""
+
+    corpus: str
+    workers: int
+    decon: list[float] = field(default_factory=list)
+    decon_tiny: list[float] = field(default_factory=list)
+    upstream: list[float] = field(default_factory=list)
+    upstream_tiny: list[float] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # the same four series, CPU seconds
+    own: dict[str, list[float]] = field(default_factory=dict)  # each tool's own "Detection time" (full corpus)
+    decon_rss_mb: float = 0.0
+    upstream_rss_mb: float = 0.0
+    matches: MatchCheck | None = None
+    floor: dict[str, float] | None = None
+    tokens: int = 0
+
+    @staticmethod
+    def _detect(full: list[float], tiny: list[float]) -> float | None:
+        return statistics.median(full) - statistics.median(tiny) if full and tiny else None
+
+    def _tool_s(self, tool: str) -> float | None:
+        tiny = getattr(self, f"{tool}_tiny")
+        if not tiny and self.own.get(tool):  # --own-times: the tool's own "Detection time"
+            return statistics.median(self.own[tool])
+        return self._detect(getattr(self, tool), tiny)
+
+    @property
+    def decon_s(self) -> float | None:
+        return self._tool_s("decon")
+
+    @property
+    def upstream_s(self) -> float | None:
+        return self._tool_s("upstream")
+
+    @property
+    def ratio(self) -> float | None:
+        d, u = self.decon_s, self.upstream_s
+        return u / d if d and u is not None and d > 0 else None
+
+    @property
+    def own_ratio(self) -> float | None:
+        """The ratio of the tools' own "Detection time" figures (medians), a cross-check."""
+        d, u = self.own.get("decon"), self.own.get("upstream")
+        return statistics.median(u) / statistics.median(d) if d and u and statistics.median(d) > 0 else None
+
+    def cpu_s(self, tool: str) -> float | None:
+        """Detection CPU seconds (user + system, all processes; corpus minus one-line corpus)."""
+        return self._detect(self.cpu.get(tool, []), self.cpu.get(f"{tool}_tiny", []))
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """The ratio on CPU seconds: less sensitive to a busy machine than the wall ratio."""
+        d, u = self.cpu_s("decon"), self.cpu_s("upstream")
+        return u / d if d and u is not None and d > 0 else None
+
+    def floor_share(self, key: str) -> float | None:
+        """Tokenizer floor over decon's detection: CPU over CPU where measured, else seconds over wall."""
+        if not self.floor:
+            return None
+        d_cpu = self.cpu_s("decon")
+        if d_cpu and d_cpu > 0 and f"{key}_cpu_total" in self.floor:
+            return self.floor[f"{key}_cpu_total"] / d_cpu
+        secs = self.floor["seconds" if key == "encode" else "clean_encode_seconds"]
+        return secs / self.decon_s if self.decon_s else None
+
+    def add(self, series: str, res: RunResult) -> None:
+        getattr(self, series).append(res.wall)
+        self.cpu.setdefault(series, []).append(res.cpu)
+        if series in ("decon", "upstream") and "detection_seconds" in res.fields:
+            self.own.setdefault(series, []).append(res.fields["detection_seconds"])
 
 
-_SUMMARY = {
-    "index_seconds": r"Index building time\s+([\d.]+)s",
-    "detection_seconds": r"Detection time\s+([\d.]+)s",
-    "total_seconds": r"Total time\s+([\d.]+)s",
-    "lines": r"Training lines\s+([\d,]+)",
-    "contaminated_docs": r"Contaminated documents\s+([\d,]+)",
-}
+def warm_cache(corpus: Corpus, cache_dir: Path, work: Path) -> RunResult:
+    """Fill decon's index cache for ``corpus``'s reference set; confirm a second run loads it."""
+    run_decon(corpus.tiny_dir, corpus.evals_dir, work / "r-fill", 1, cache_dir)
+    warm = run_decon(corpus.tiny_dir, corpus.evals_dir, work / "r-warm", 1, cache_dir)
+    if "loaded from cache" not in warm.stderr:
+        print("warning: decon did not load its index from the cache", file=sys.stderr)
+    return warm
 
 
-def _decon_cmd() -> list[str]:
-    return [sys.executable, "-m", "decon"]
+def measure(corpus: Corpus, workers: int, args: argparse.Namespace, cache_dir: Path, work: Path) -> Cell:
+    """``args.repeats`` rounds of: decon one-line, decon corpus, upstream one-line, upstream corpus."""
+    cell = Cell(corpus.name, workers)
+    rep_d, rep_u = work / f"{corpus.name}-w{workers}-decon", work / f"{corpus.name}-w{workers}-upstream"
+    for r in range(args.repeats):
+        print(f"  {corpus.name}, {workers} worker(s), round {r + 1}/{args.repeats} ...", flush=True)
+        if not args.own_times:
+            cell.add("decon_tiny", run_decon(corpus.tiny_dir, corpus.evals_dir, work / "tiny-d", workers, cache_dir))
+        res = run_decon(corpus.train_dir, corpus.evals_dir, rep_d, workers, cache_dir)
+        cell.add("decon", res)
+        cell.decon_rss_mb = max(cell.decon_rss_mb, res.peak_rss_mb)
+        if args.no_upstream:
+            continue
+        if not args.own_times:
+            cell.add("upstream_tiny", run_upstream(args.upstream, corpus.tiny_dir, corpus.evals_dir,
+                                                   work / "tiny-u", workers))
+        res = run_upstream(args.upstream, corpus.train_dir, corpus.evals_dir, rep_u, workers)
+        cell.add("upstream", res)
+        print(f"    walls s: {_walls(cell, -1)}", flush=True)
+        cell.upstream_rss_mb = max(cell.upstream_rss_mb, res.peak_rss_mb)
+    if not args.no_upstream:
+        truth = read_truth(corpus.truth) if corpus.truth and corpus.truth.is_file() else None
+        cell.matches = compare_matches(read_matches(rep_d), read_matches(rep_u), truth)
+    if not args.no_floor:
+        print(f"  tokenizer floor, {workers} process(es) ...", flush=True)
+        cell.floor = tokenizer_floor(corpus.files, workers, Path(__file__).resolve())
+        cell.tokens = int(cell.floor["tokens"])
+    return cell
 
 
-def _env(cache_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DECON_QUIET="1", DECON_CACHE_DIR=str(cache_dir), PYTHONUNBUFFERED="1")
-    return env
+def index_checks(corpus: Corpus, cache_dir: Path, work: Path) -> dict[str, float]:
+    """Cold index build (--no-index-cache) and warm cache load of ``corpus``'s reference set."""
+    print("Index: cold build and warm load ...", flush=True)
+    cold = run_decon(corpus.tiny_dir, corpus.evals_dir, work / "r-cold", 1, cache_dir, "--no-index-cache")
+    warm = warm_cache(corpus, cache_dir, work)
+    return {"cold_s": cold.fields.get("index_seconds", float("nan")), "cold_wall": cold.wall, "cold_cpu": cold.cpu,
+            "cold_rss_mb": cold.peak_rss_mb, "load_s": warm.fields.get("index_seconds", float("nan")),
+            "warm_wall": warm.wall, "warm_rss_mb": warm.peak_rss_mb}
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> RunResult:
-    """Run ``cmd``; wall time and peak RSS (largest process of its tree, via /usr/bin/time or wait4)."""
-    time_bin = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
-        full = [time_bin, "-f", "%M", "-o", rss_file.name, *cmd] if time_bin else cmd
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        started = time.perf_counter()
-        proc = subprocess.run(full, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-            raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-        if time_bin:
-            text = rss_file.read().strip().splitlines()
-            rss_kb = float(text[-1]) if text else 0.0
-        else:  # only an upper bound across runs
-            rss_kb = float(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-    res = RunResult(wall=wall, peak_rss_mb=rss_kb / 1024, stdout=proc.stdout, stderr=proc.stderr)
-    for key, pattern in _SUMMARY.items():
-        m = re.search(pattern, proc.stdout)
-        if m:
-            res.fields[key] = float(m.group(1).replace(",", ""))
-    return res
+# ---------------------------------------------------------------------------------------------
+# Extras: purify, server memory, profile
+# ---------------------------------------------------------------------------------------------
+
+def purify_row(corpus: Corpus, workers: int, cache_dir: Path, work: Path) -> tuple[str, str]:
+    print(f"Purify, {workers} worker(s) ...", flush=True)
+    pur = run_decon(corpus.train_dir, corpus.evals_dir, work / "r-purify", workers, cache_dir, "--purify",
+                    "--cleaned-output-dir", str(work / "cleaned"))
+    shutil.rmtree(work / "cleaned", ignore_errors=True)
+    return (f"Purify {corpus.name}, {workers} worker(s)",
+            f"process {pur.wall:.2f} s (detect {pur.fields.get('detection_seconds', float('nan')):.2f} s), "
+            f"peak RSS {pur.peak_rss_mb:.0f} MB")
 
 
-def detect(training: Path, reports: Path, cache_dir: Path, *extra: str) -> RunResult:
+def server_rows(corpus: Corpus, cache_dir: Path, work: Path) -> list[tuple[str, str]]:
+    from bench_memory import server_pss
+
+    job_file = work / "job.jsonl"
+    with open(corpus.files[0], "rb") as src:
+        job_file.write_bytes(b"".join(line for _, line in zip(range(1000), src, strict=False)))
+    rows, pss = [], {}
+    for w in (1, 2):
+        print(f"Server PSS, {w} worker(s) ...", flush=True)
+        pss[w] = server_pss(w, cache_dir, corpus.evals_dir, job_file, work)
+        rows.append((f"Server, {w} worker(s)", f"PSS {pss[w]['pss_mb']:.0f} MB after 1 job/worker "
+                                                f"(idle {pss[w]['idle_pss_mb']:.0f} MB, {pss[w]['processes']} "
+                                                f"processes, ready in {pss[w]['ready_seconds']:.1f} s)"))
+    rows.append(("Server PSS 2w / 1w", f"{pss[2]['pss_mb'] / pss[1]['pss_mb']:.2f}  "
+                                       f"(idle {pss[2]['idle_pss_mb'] / pss[1]['idle_pss_mb']:.2f}; target < 1.3)"))
+    return rows
+
+
+def profile(corpus: Corpus, cache_dir: Path, work: Path) -> Path:
+    """cProfile decon (1 worker, warm cache) on ``corpus``; write the dump, print its top."""
+    import pstats
+
+    warm_cache(corpus, cache_dir, work)
+    out = work.parent / f"profile-{corpus.name}.prof"
+    reports = work / f"profile-{corpus.name}"
     shutil.rmtree(reports, ignore_errors=True)
-    cmd = [*_decon_cmd(), "detect", "--training-dir", str(training), "--evals-dir", str(EVALS),
-           "--report-output-dir", str(reports), *extra]
-    return run_measured(cmd, _env(cache_dir))
-
-
-# ---------------------------------------------------------------------------------------------
-# Tokenizer floor
-# ---------------------------------------------------------------------------------------------
-
-def floor_worker(paths: list[str]) -> dict[str, float]:
-    """Encode the cleaned texts of ``paths`` as detection does; time only the encoding."""
-    from decon.common.config import DEFAULT_PUNCTUATION
-    from decon.common.text import clean_text
-    from decon.common.tokenizer import get_tokenizer
-
-    tok = get_tokenizer("cl100k")
-    tok.encode_batch([" warm up"], num_threads=1)
-    encode_s = 0.0
-    tokens = 0
-    docs = 0
-    for p in paths:
-        with open(p, "rb") as fh:
-            while True:
-                lines = [ln for _, ln in zip(range(BATCH), fh, strict=False)]
-                if not lines:
-                    break
-                texts = [" " + clean_text(orjson.loads(ln)["text"], DEFAULT_PUNCTUATION) for ln in lines]
-                t0 = time.perf_counter()
-                enc = tok.encode_batch(texts, num_threads=1)
-                encode_s += time.perf_counter() - t0
-                tokens += sum(len(e) for e in enc)
-                docs += len(texts)
-    return {"encode_seconds": encode_s, "tokens": tokens, "docs": docs}
-
-
-def tokenizer_floor(files: list[Path], workers: int) -> dict[str, float]:
-    """Split ``files`` over ``workers`` processes (as detection's workers would); wall = slowest."""
-    groups = [[str(f) for f in files[i::workers]] for i in range(workers)]
-    procs = [subprocess.Popen([sys.executable, __file__, "--floor-worker", json.dumps(g)],
-                              stdout=subprocess.PIPE, text=True) for g in groups if g]
-    results = []
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit("tokenizer floor worker failed")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return {"seconds": max(r["encode_seconds"] for r in results), "tokens": sum(r["tokens"] for r in results),
-            "docs": sum(r["docs"] for r in results)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Server memory
-# ---------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "decon", "detect", "--training-dir",
+           str(corpus.train_dir), "--evals-dir", str(corpus.evals_dir), "--report-output-dir", str(reports),
+           "--worker-threads", "1"]
+    print("$ " + shlex.join(cmd), flush=True)
+    subprocess.run(cmd, env=decon_env(cache_dir), check=True, stdout=subprocess.DEVNULL)
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(25)
+    print(f"cProfile dump: {out}  (e.g. python -m pstats {out}, or snakeviz/tuna if installed)")
     return out
 
 
-def _pss_kb(pid: int) -> int:
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _ratio_cell(c: Cell) -> str:
+    if c.ratio is None:
+        return "-"
+    if (c.decon_s or 0) <= 0 or (c.upstream_s or 0) <= 0:
+        return "n/a (noise: a one-line run outlasted its corpus run)"
+    return f"**{c.ratio:.2f}x**" + ("" if c.ratio >= TARGET_RATIO else " (<1.5)")
+
+
+def format_table(cells: list[Cell]) -> list[str]:
+    """The side-by-side table (markdown, so it pastes into README/notes as it is)."""
+    out = ["| corpus | workers | decon s | upstream s | ratio (up/decon) | CPU ratio | own-time ratio | "
+           "tokenizer floor s (share) | clean+encode s (share) | matches decon vs upstream |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in cells:
+        floor = clean = "-"
+        if c.floor and c.floor_share("encode") is not None:
+            floor = f"{c.floor['seconds']:.2f} ({c.floor_share('encode'):.0%})"
+            clean = f"{c.floor['clean_encode_seconds']:.2f} ({c.floor_share('clean_encode'):.0%})"
+        cpu = "-" if c.cpu_ratio is None or c.cpu_ratio <= 0 else f"{c.cpu_ratio:.2f}x"
+        own = "-" if c.own_ratio is None else f"{c.own_ratio:.2f}x"
+        out.append(f"| {c.corpus} | {c.workers} | {_s(c.decon_s)} | {_s(c.upstream_s)} | {_ratio_cell(c)} | {cpu} | "
+                   f"{own} | {floor} | {clean} | {c.matches.cell() if c.matches else '-'} |")
+    return out
+
+
+def _walls(c: Cell, only: int | None = None) -> str:
+    """Every run's wall time (or run ``only``'s): decon (one-line) / upstream (one-line)."""
+    def j(xs: list[float]) -> str:
+        xs = xs if only is None else xs[only:][:1]
+        return "/".join(f"{x:.2f}" for x in xs) or "-"
+
+    return f"decon {j(c.decon)} (one-line {j(c.decon_tiny)}); upstream {j(c.upstream)} (one-line {j(c.upstream_tiny)})"
+
+
+def detail_rows(cells: list[Cell], corpora: dict[str, Corpus]) -> list[tuple[str, str]]:
+    rows = []
+    for name, corpus in corpora.items():
+        rows.append((f"{name}", f"{corpus.size_mb:.1f} MB, {corpus.docs:,} docs, refs {corpus.evals_dir}"))
+    for c in cells:
+        rows.append((f"{c.corpus} w{c.workers} walls s", _walls(c)))
+        own = {k: statistics.median(v) for k, v in c.own.items() if v}
+        extra = (f"own 'Detection time' decon {_s(own.get('decon'))} s, upstream {_s(own.get('upstream'))} s; "
+                 f"peak RSS decon {c.decon_rss_mb:.0f} MB, upstream {c.upstream_rss_mb:.0f} MB")
+        if c.tokens and c.decon_s:
+            extra += f"; decon {c.tokens / c.decon_s / 1e6:.2f} M tok/s"
+            if c.upstream_s:
+                extra += f", upstream {c.tokens / c.upstream_s / 1e6:.2f} M tok/s"
+        m = c.matches
+        if m and m.truth_total is not None:
+            extra += (f"; injected items found: decon {m.truth_found_decon}, upstream {m.truth_found_upstream} "
+                      f"of {m.truth_total}")
+        rows.append((f"{c.corpus} w{c.workers}", extra))
+    return rows
+
+
+def index_rows(idx: dict[str, float], peak_rss: float) -> list[tuple[str, str]]:
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "OVER TARGET"
+
+    return [
+        ("Cold index build (all evals)", f"{idx['cold_s']:.2f} s (process {idx['cold_wall']:.2f} s, "
+                                         f"CPU {idx.get('cold_cpu', float('nan')):.2f} s, peak RSS "
+                                         f"{idx['cold_rss_mb']:.0f} MB)  target <= {TARGET_COLD_S:g} s: "
+                                         f"{mark(idx['cold_s'] <= TARGET_COLD_S)}"),
+        ("Index cache load (warm)", f"{idx['load_s']:.2f} s (whole one-line `decon detect` {idx['warm_wall']:.2f} s)"
+                                    f"  target < {TARGET_LOAD_S:g} s: {mark(idx['load_s'] < TARGET_LOAD_S)}"),
+        ("Peak RSS (any decon run)", f"{peak_rss:.0f} MB  target <= {TARGET_RSS_MB:g} MB: "
+                                     f"{mark(peak_rss <= TARGET_RSS_MB)}"),
+    ]
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max((len(k) for k, _ in rows), default=0) + 2
+    for k, v in rows:
+        print(f"{k:<{width}}{v}")
+
+
+def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    load = os.getloadavg()
+    lines = [f"$ {shlex.join(argv)}",
+             f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+             + ("  (busy: timings are pessimistic, ratios noisier)" if load[0] > 0.5 else "  (idle)"),
+             f"python {sys.version.split()[0]}; decon {_decon_version()}; "
+             + ("upstream: not run" if args.no_upstream else f"upstream {upstream_version(args.upstream)} "
+                                                               f"({args.upstream})"),
+             f"repeats {args.repeats} (median); decon index cache: warm (filled before timing); "
+             f"workers {args.workers} (decon --worker-threads N vs upstream --worker-threads N)"]
+    return lines
+
+
+def _decon_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, {}
-
-
-def server_pss(workers: int, cache_dir: Path, job_file: Path, work: Path) -> dict[str, float]:
-    """Start `decon server` with ``workers``, run one job per worker, sum the PSS of its processes."""
-    port = _free_port()
-    out = work / f"server-{workers}"
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [*_decon_cmd(), "server", "--host", "127.0.0.1", "--port", str(port), "--worker-threads",
-           str(workers), "--evals-dir", str(EVALS), "--report-output-dir", str(out)]
-    log = open(work / f"server-{workers}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, env=_env(cache_dir), stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited early; see {log.name}")
-            try:
-                code, _ = _http("GET", base + "/health")
-            except OSError:
-                code = 0
-            if code == 200:
-                break
-            if time.perf_counter() - started > 600:
-                raise SystemExit("server did not become ready in 600s")
-            time.sleep(0.2)
-        ready = time.perf_counter() - started
-        time.sleep(1.0)
-        idle_kb = sum(_pss_kb(p) for p in _descendants(proc.pid))
-        jobs = [_http("POST", base + "/submit", {"file_path": str(job_file)})[1]["job_id"] for _ in range(workers)]
-        deadline = time.perf_counter() + 600
-        while jobs and time.perf_counter() < deadline:
-            jobs = [j for j in jobs if _http("GET", f"{base}/status/{j}")[1].get("status") not in ("completed", "failed")]
-            time.sleep(0.2)
-        pids = _descendants(proc.pid)
-        busy_kb = sum(_pss_kb(p) for p in pids)
-        return {"ready_seconds": ready, "idle_pss_mb": idle_kb / 1024, "pss_mb": busy_kb / 1024,
-                "processes": len(pids)}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        return version("decon")
+    except PackageNotFoundError:
+        return "?"
 
 
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
-def _fmt_rate(x: float) -> str:
-    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k"
+def run_all(args: argparse.Namespace, corpora: dict[str, Corpus], cache_dir: Path, work: Path
+            ) -> tuple[list[Cell], list[tuple[str, str]], dict[str, float] | None]:
+    """Index checks, every corpus at every worker count, then purify and server memory."""
+    all_evals = next((c for c in corpora.values() if c.evals_dir == args.evals), next(iter(corpora.values())))
+    idx = None if args.no_index_check else index_checks(all_evals, cache_dir, work)
+    cells = []
+    for corpus in corpora.values():
+        print(f"Corpus {corpus.name}: warming decon's index cache ...", flush=True)
+        warm_cache(corpus, cache_dir, work)
+        for w in args.worker_counts:
+            cells.append(measure(corpus, w, args, cache_dir, work))
+            print("  => " + format_table(cells[-1:])[2], flush=True)
+            write_json(args.json, {"partial": True, "cells": cells})
+    extras: list[tuple[str, str]] = []
+    if not args.no_purify:
+        extras.append(purify_row(all_evals, max(args.worker_counts), cache_dir, work))
+    if not args.no_server:
+        extras.extend(server_rows(all_evals, cache_dir, work))
+    return cells, extras, idx
+
+
+_METHOD = {False: "detection s = median wall(corpus) - median wall(one-line corpus)",
+           True: "detection s = median of each tool's own 'Detection time' (--own-times)"}
+
+
+def report(args: argparse.Namespace, head: list[str], corpora: dict[str, Corpus], cells: list[Cell],
+           extras: list[tuple[str, str]], idx: dict[str, float] | None) -> None:
+    print("\n== decon bench ==")
+    print("\n".join(head))
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    print(f"{_METHOD[args.own_times]}; ratio = upstream s / decon s (> 1: decon faster; target >= {TARGET_RATIO}); "
+          "CPU ratio = the same on user+system seconds;\nown-time ratio = the tools' own 'Detection time' figures; floor = decon's tokenizer alone on the same texts, "
+          "CPU s of the slowest process (share: floor CPU / decon's detection CPU)\n")
+    print("\n".join(format_table(cells)))
+    print()
+    rows = detail_rows(cells, corpora)
+    if idx is not None:
+        rss = max([idx["cold_rss_mb"], idx["warm_rss_mb"], *(c.decon_rss_mb for c in cells)])
+        rows += index_rows(idx, rss)
+    print_rows(rows + extras)
+    write_json(args.json, {"header": head, "index": idx, "extras": extras, "cells": cells})
+
+
+def load_cells(path: Path) -> list[Cell]:
+    """The cells of a --json file (derived figures are recomputed)."""
+    names = set(Cell.__dataclass_fields__)
+    cells = []
+    for raw in json.loads(path.read_text())["cells"]:
+        cell = Cell(**{k: v for k, v in raw.items() if k in names})
+        cell.matches = MatchCheck(**raw["matches"]) if raw.get("matches") else None
+        cells.append(cell)
+    return cells
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    """``result`` as JSON (cells with their derived figures), if a path was given."""
+    if path is None:
+        return
+    cells = [{**asdict(c), "decon_s": c.decon_s, "upstream_s": c.upstream_s, "ratio": c.ratio,
+              "cpu_ratio": c.cpu_ratio, "own_ratio": c.own_ratio} for c in result["cells"]]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**result, "cells": cells}, indent=1))
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size-mb", type=float, default=200.0, help="corpus size [default: 200]")
-    ap.add_argument("--files", type=int, default=4, help="corpus files [default: 4]")
-    ap.add_argument("--quick", action="store_true", help="a ~20 MB corpus")
-    ap.add_argument("--workers", default="1,2", help="worker counts to time [default: 1,2]")
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--no-server", action="store_true", help="skip the server memory check")
-    ap.add_argument("--floor-worker", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    shown = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
+    args = parse_args(argv)
     if args.floor_worker:
-        print(json.dumps(floor_worker(json.loads(args.floor_worker))))
+        task = json.loads(args.floor_worker)
+        print(json.dumps(floor_worker(task["paths"], task["part"], task["parts"])))
         return 0
-
-    size = 20.0 if args.quick else args.size_mb
-    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    DATA.mkdir(exist_ok=True)
-    corpus = DATA / f"corpus-{size:g}mb-{args.files}f-s{args.seed}"
-    cache_dir = DATA / "index-cache"
-    work = DATA / "runs"
+    if args.from_json:
+        print("\n".join(format_table(load_cells(args.from_json))))
+        return 0
+    if not args.no_upstream and not args.upstream.is_file():
+        raise SystemExit(f"upstream binary not found: {args.upstream} (--upstream PATH, or --no-upstream)")
+    args.data.mkdir(parents=True, exist_ok=True)
+    cache_dir, work = args.data / "index-cache", args.data / "runs"
     work.mkdir(exist_ok=True)
-
-    print(f"decon benchmark: cpu_count={os.cpu_count()}  python={sys.version.split()[0]}  "
-          f"corpus={size:g} MB in {args.files} files (seed {args.seed})  "
-          f"loadavg(1m)={os.getloadavg()[0]:.2f}")
-    if os.getloadavg()[0] > 0.5:
-        print("note: the machine is busy; timings (above all the 2-worker ones) will be pessimistic")
-    files = generate_corpus(corpus, size_mb=size, files=args.files, seed=args.seed)
-    corpus_mb = sum(f.stat().st_size for f in files) / 1e6
-    tiny = work / "tiny"
-    tiny.mkdir(exist_ok=True)
-    with open(files[0], "rb") as src:
-        head = [next(src) for _ in range(1000)]
-    (tiny / "tiny.jsonl").write_bytes(head[0])
-    job_file = work / "job.jsonl"
-    job_file.write_bytes(b"".join(head))
-
-    rows: list[tuple[str, str]] = []
-
-    print("Cold index build (--no-index-cache) ...", flush=True)
-    cold = detect(tiny, work / "r-cold", cache_dir, "--no-index-cache")
-    rows.append(("Cold index build", f"{cold.fields['index_seconds']:.2f} s  (process {cold.wall:.2f} s, "
-                                     f"peak RSS {cold.peak_rss_mb:.0f} MB)"))
-    detect(tiny, work / "r-fill", cache_dir)  # make sure the cache holds this index
-    warm = detect(tiny, work / "r-warm", cache_dir)
-    if "loaded from cache" not in warm.stderr:  # the index code changed in between: once more
-        warm = detect(tiny, work / "r-warm", cache_dir)
-        if "loaded from cache" not in warm.stderr:
-            print("warning: warm run did not load from the cache", file=sys.stderr)
-    warm_load = warm.fields["index_seconds"]
-    rows.append(("Warm index load (cache)", f"{warm_load:.2f} s  (whole `decon detect` start-up+exit "
-                                             f"{warm.wall:.2f} s)"))
-
-    det: dict[int, RunResult] = {}
-    floors: dict[int, dict[str, float]] = {}
-    for w in worker_counts:
-        print(f"Detection, {w} worker(s) ...", flush=True)
-        det[w] = detect(corpus, work / f"r-{w}", cache_dir, "--worker-threads", str(w))
-        print(f"Tokenizer floor, {w} process(es) ...", flush=True)
-        floors[w] = tokenizer_floor(files, w)
-    for w in worker_counts:
-        r, fl = det[w], floors[w]
-        secs = r.fields["detection_seconds"]
-        lines = r.fields.get("lines", fl["docs"])
-        tok_rate = fl["tokens"] / secs
-        floor_rate = fl["tokens"] / fl["seconds"]
-        rows.append((f"Detect, {w} worker(s)",
-                     f"{secs:.2f} s  {lines / secs:,.0f} lines/s  {_fmt_rate(tok_rate)}tok/s  "
-                     f"{secs * 1e6 / lines:.0f} us/doc  {corpus_mb / secs:.1f} MB/s  peak RSS {r.peak_rss_mb:.0f} MB"))
-        rows.append(("  contaminated docs found", f"{r.fields.get('contaminated_docs', 0):,.0f} of {lines:,.0f}"))
-        rows.append((f"Tokenizer floor, {w} proc(s)",
-                     f"{fl['seconds']:.2f} s  {_fmt_rate(floor_rate)}tok/s  ({fl['tokens']:,} tokens)"))
-        rows.append(("  detect / floor tokens/s", f"{tok_rate / floor_rate:.3f}"))
-    if 1 in det and len(det) > 1:
-        for w in worker_counts:
-            if w != 1:
-                sp = det[1].fields["detection_seconds"] / det[w].fields["detection_seconds"]
-                fsp = floors[1]["seconds"] / floors[w]["seconds"]
-                rows.append((f"Speedup 1 -> {w} workers", f"detect x{sp:.2f}   (floor x{fsp:.2f})"))
-
-    wmax = max(worker_counts)
-    print(f"Purify, {wmax} worker(s) ...", flush=True)
-    pur = detect(corpus, work / "r-purify", cache_dir, "--worker-threads", str(wmax), "--purify",
-                 "--cleaned-output-dir", str(work / "cleaned"))
-    rows.append((f"Purify, {wmax} worker(s)", f"process {pur.wall:.2f} s (detect {pur.fields['detection_seconds']:.2f} s)"
-                                             f"  peak RSS {pur.peak_rss_mb:.0f} MB"))
-    shutil.rmtree(work / "cleaned", ignore_errors=True)
-
-    if not args.no_server:
-        pss = {}
-        for w in (1, 2):
-            print(f"Server PSS, {w} worker(s) ...", flush=True)
-            pss[w] = server_pss(w, cache_dir, job_file, work)
-            rows.append((f"Server, {w} worker(s)", f"PSS {pss[w]['pss_mb']:.0f} MB after 1 job/worker "
-                                                    f"(idle {pss[w]['idle_pss_mb']:.0f} MB, "
-                                                    f"{pss[w]['processes']} processes, "
-                                                    f"ready in {pss[w]['ready_seconds']:.1f} s)"))
-        ratio = pss[2]["pss_mb"] / pss[1]["pss_mb"]
-        rows.append(("Server PSS 2w / 1w", f"{ratio:.2f}  (idle {pss[2]['idle_pss_mb'] / pss[1]['idle_pss_mb']:.2f};"
-                                           f" target < 1.3)"))
-
-    width = max(len(k) for k, _ in rows) + 2
-    print()
-    print(f"== decon bench: {corpus_mb:.0f} MB, {args.files} files, cpu_count={os.cpu_count()}, "
-          f"loadavg(1m) at end {os.getloadavg()[0]:.2f} ==")
-    for k, v in rows:
-        print(f"{k:<{width}}{v}")
+    if args.profile:
+        profile(build_corpus(args.profile, args), cache_dir, work)
+        return 0
+    head = header(args, shown)
+    print("\n".join(head), flush=True)
+    corpora = {name: build_corpus(name, args) for name in args.corpus_names}
+    cells, extras, idx = run_all(args, corpora, cache_dir, work)
+    report(args, head, corpora, cells, extras, idx)
     return 0
 
 

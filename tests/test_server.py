@@ -26,7 +26,7 @@ from test_server_harness import (  # noqa: E402
     read_jsonl,
 )
 
-from decon.common.file_io import iter_raw_lines  # noqa: E402
+from decon.common.data_reader import iter_lines, open_binary  # noqa: E402
 from decon.detect import api  # noqa: E402
 
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
@@ -76,7 +76,8 @@ def shared(tmp_path_factory):
 
 def expected_purified(path: Path, contaminated: list[int]) -> bytes:
     drop = set(contaminated)
-    return b"".join(line for n, line in enumerate(iter_raw_lines(path)) if n not in drop)
+    with open_binary(path) as fh:
+        return b"".join(line for n, line in enumerate(fh) if n not in drop)
 
 
 def no_temp_files(*dirs: Path) -> bool:
@@ -277,7 +278,7 @@ def test_sigterm_lets_running_job_finish_and_restart_runs_the_rest(tmp_path, lin
     small = tmp_path / "small.jsonl"
     shutil.copy(TRAINING / "mixed_server.jsonl", small)
     big = long_file(tmp_path / "big.jsonl", lines_per_second, 2.5)
-    big_lines = sum(1 for _ in iter_raw_lines(big))
+    big_lines = sum(1 for _ in iter_lines(big))
 
     server = ServerProcess(args)
     try:
@@ -326,7 +327,7 @@ def test_sigterm_grace_expiry_interrupts_job_without_partial_output(tmp_path, li
     args = ENGINE + ["--worker-threads", "1", "--purify", "--report-output-dir", str(reports),
                      "--cleaned-output-dir", str(cleaned), "--shutdown-grace", "0.5", "--state-dir", str(state)]
     big = long_file(tmp_path / "big.jsonl", lines_per_second, 4.0)
-    big_lines = sum(1 for _ in iter_raw_lines(big))
+    big_lines = sum(1 for _ in iter_lines(big))
 
     server = ServerProcess(args)
     try:

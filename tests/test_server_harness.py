@@ -45,14 +45,18 @@ def engine_config(extra: list[str] | None = None) -> Any:
 
 
 class ServerProcess:
-    """A `decon server --port 0 ...` subprocess; ``url`` once it is listening."""
+    """A `decon server --port 0 ...` subprocess; ``url`` once it is listening.
 
-    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ``command`` replaces the `decon` command (e.g. a Python wrapper that adjusts the process first);
+    ``preexec_fn`` runs in the child before it starts (e.g. to set resource limits)."""
+
+    def __init__(self, args: list[str], cwd: Path | None = None, command: list[str] | None = None,
+                 preexec_fn: Any = None, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen(
-            decon_command() + ["server", "--port", "0", "--host", "127.0.0.1"] + args,
+            (command or decon_command()) + ["server", "--port", "0", "--host", "127.0.0.1"] + args,
             cwd=str(cwd or REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._listening = threading.Event()

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from decon.cli import main
-from decon.common.file_io import iter_lines
+from decon.common.data_reader import iter_lines
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PQA_REFERENCE = "passage_question_answer_reference.jsonl"

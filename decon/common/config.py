@@ -11,11 +11,13 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 from decon.common.resources import bundled_reference_dir
 from decon.errors import DeconError
@@ -27,55 +29,67 @@ BUNDLED_EVALS_NAME = "bundled-evals"
 USER_REFERENCE_DIR = Path(os.path.expanduser("~/.local/share/decon/references"))
 
 
+MAX_NGRAM_SIZE = 256
+MAX_COUNT = 2**31 - 1
+
+
 def default_worker_threads() -> int:
     return os.cpu_count() or 4
 
 
-@dataclass
+# Value types: strict (no bool for int, no float for int, no string for bool) and bounded.
+NgramSize = Annotated[int, Field(ge=1, le=MAX_NGRAM_SIZE)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+OptionalCount = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+_STRICT = ConfigDict(strict=True, extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+@dataclass(config=_STRICT)
 class DetectionConfig:
-    mode: str = "simple"
-    ngram_size: int = 5
-    tokenizer_str: str = "cl100k"
-    hash_seed: int = 0
-    content_key: str = "text"
+    """Every detection option, validated on construction and on every assignment."""
+
+    mode: Literal["simple"] = "simple"
+    ngram_size: NgramSize = 5
+    tokenizer_str: NonEmpty = "cl100k"
+    hash_seed: Annotated[int, Field(ge=0, le=2**64 - 1)] = 0
+    content_key: NonEmpty = "text"
     training_dir: str | None = None
-    evals_dir: str = BUNDLED_EVALS_NAME
+    evals_dir: NonEmpty = BUNDLED_EVALS_NAME
     report_output_dir: str | None = None
     cleaned_output_dir: str | None = None
     exact_override: bool = False
-    sample_every_m_tokens: int = 10
-    question_max_consecutive_misses: int = 11
-    ngram_bucket_lru_cache: int = 10000
+    sample_every_m_tokens: Annotated[int, Field(ge=-MAX_COUNT, le=MAX_COUNT)] = 10  # < 1 is raised to 1
+    question_max_consecutive_misses: Count = 11
+    ngram_bucket_lru_cache: Count = 10000
     punctuation_chars: str = DEFAULT_PUNCTUATION
-    worker_threads: int = field(default_factory=default_worker_threads)
-    window_size_increment: int | None = None
-    num_windows: int | None = None
-    window_step_size: int | None = None
-    short_answer_window_length: int = 50
-    min_long_answer_window: int = 100
-    short_answer_token_threshold: int = 3
-    answer_ngram_size: int = 3
-    min_passage_distance: int = 100
-    passage_max_consecutive_misses: int = 2
-    passage_ngram_size: int = 4
-    contamination_score_threshold: float = 0.8
+    worker_threads: Annotated[int, Field(ge=1, le=4096)] = field(default_factory=default_worker_threads)
+    window_size_increment: OptionalCount = None
+    num_windows: OptionalCount = None
+    window_step_size: OptionalCount = None
+    short_answer_window_length: Count = 50
+    min_long_answer_window: Count = 100
+    short_answer_token_threshold: Count = 3
+    answer_ngram_size: NgramSize = 3
+    min_passage_distance: Count = 100
+    passage_max_consecutive_misses: Count = 2
+    passage_ngram_size: NgramSize = 4
+    contamination_score_threshold: Score = 0.8
     purify: bool = False
     eval_dedup: bool = True
-    eval_min_token_length: int = 20
-    eval_min_unique_word_count: int = 4
-    perfect_match_decay_start: int | None = 20
-    perfect_match_decay_end: int | None = 50
+    eval_min_token_length: Count = 20
+    eval_min_unique_word_count: Count = 4
+    perfect_match_decay_start: OptionalCount = 20
+    perfect_match_decay_end: OptionalCount = 50
     verbose: bool = False
     index_passages: bool = True
     index_answers: bool = True
+    max_line_bytes: Annotated[int, Field(ge=1, le=1 << 40)] = 64 << 20
+    skip_bad_files: bool = False
 
     # ---- derived -------------------------------------------------------------------------
-    @property
-    def minimum_question_idf_threshold(self) -> float:
-        from decon.detect.scoring import minimum_question_idf_threshold
-
-        return minimum_question_idf_threshold(self.contamination_score_threshold)
-
     def resolved_evals_dir(self) -> Path:
         return resolve_evals_dir(self.evals_dir)
 
@@ -92,7 +106,20 @@ class DetectionConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(config=_STRICT)
+class LegacyKeys:
+    """Keys upstream's older config files and tests write: checked, then ignored (upstream ignores
+    them too; SIMPLE scoring has one combined threshold, and the reference set is ``evals_dir``)."""
+
+    question_threshold: Score | None = None
+    answer_threshold: Score | None = None
+    passage_threshold: Score | None = None
+    reference_dir: str | None = None
+
+
 FIELD_NAMES = {f.name for f in dataclasses.fields(DetectionConfig)}
+LEGACY_KEYS = {f.name for f in dataclasses.fields(LegacyKeys)}
+NULLABLE_FIELDS = {f.name for f in dataclasses.fields(DetectionConfig) if "None" in str(f.type)} | LEGACY_KEYS
 
 
 def resolve_evals_dir(value: str | os.PathLike[str]) -> Path:
@@ -104,49 +131,41 @@ def resolve_evals_dir(value: str | os.PathLike[str]) -> Path:
 
 
 def load_config_file(path: str | os.PathLike[str]) -> DetectionConfig:
-    """Read a YAML config; missing keys keep their defaults, unknown keys are reported."""
+    """Read a YAML config; missing keys keep their defaults. Any unknown key, wrong type or value
+    out of range is a one-line DeconError naming the file and the key."""
     p = Path(path)
     if not p.is_file():
         raise DeconError(f"config file not found: {p}")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise DeconError(f"cannot parse config file {p}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise DeconError(f"cannot parse config file {p}: {first}") from None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise DeconError(f"config file {p} must hold a mapping of option: value")
-    cfg = DetectionConfig()
-    for key, value in data.items():
-        if key not in FIELD_NAMES:
-            print(f"Warning: unknown option '{key}' in {p} ignored", file=sys.stderr)
-            continue
-        if value is None and key in ("training_dir",):
-            continue
-        setattr(cfg, key, _coerce(key, value, p))
-    return cfg
-
-
-def _coerce(key: str, value: Any, source: Path) -> Any:
-    default = getattr(DetectionConfig(), key)
-    f_type = {f.name: f.type for f in dataclasses.fields(DetectionConfig)}[key]
-    if value is None:
-        if "None" in str(f_type):
-            return None
-        return default
+    # an empty value means "unset" (the default), except where None is itself a setting
+    values = {k: v for k, v in data.items() if v is not None or k in NULLABLE_FIELDS}
+    legacy = {k: v for k, v in values.items() if k in LEGACY_KEYS}
+    for key in sorted(k for k, v in legacy.items() if v is not None):
+        print(f"Note: legacy option '{key}' in {p} is accepted and has no effect", file=sys.stderr)
     try:
-        if isinstance(default, bool) or f_type == "bool":
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if f_type.startswith("int"):
-            return int(value)
-        if f_type.startswith("float"):
-            return float(value)
-        if f_type.startswith("str"):
-            return str(value)
-    except (TypeError, ValueError):
-        raise DeconError(f"option '{key}' in {source} has an invalid value: {value!r}") from None
-    return value
+        LegacyKeys(**legacy)
+        return DetectionConfig(**{k: v for k, v in values.items() if k not in LEGACY_KEYS})
+    except ValidationError as exc:
+        raise DeconError(f"config file {p}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic ValidationError as one line naming the option."""
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]) or "?"
+    if err["type"] == "unexpected_keyword_argument":
+        return f"unknown option '{key}'"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"option '{key}': {err['msg'].rstrip('.')} (got {shown})"
 
 
 def generate_temp_dir(prefix: str) -> str:

@@ -1,18 +1,13 @@
-"""Reading (possibly compressed) JSONL data, finding data files, writing outputs atomically."""
+"""Finding data files by name and writing outputs atomically (reading them: data_reader)."""
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
-import lzma
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-import zstandard
 
 #: Compression suffixes we read, and the data suffixes they may follow.
 COMPRESSION_SUFFIXES = (".gz", ".zst", ".zstd", ".bz2", ".xz")
@@ -20,8 +15,6 @@ DATA_SUFFIXES = (".json", ".jsonl")
 SUPPORTED_EXTENSIONS = tuple(
     d + c for d in DATA_SUFFIXES for c in ("",) + COMPRESSION_SUFFIXES
 )
-
-_CHUNK = 1 << 20
 
 
 def is_data_file(name: str | os.PathLike[str]) -> bool:
@@ -56,50 +49,6 @@ def compression_of(path: str | os.PathLike[str]) -> str:
     return ""
 
 
-def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open a file for reading, decompressing by suffix (.gz .zst .zstd .bz2 .xz)."""
-    comp = compression_of(path)
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    if comp == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if comp in (".zst", ".zstd"):
-        dctx = zstandard.ZstdDecompressor()
-        return dctx.stream_reader(raw, closefd=True, read_across_frames=True)  # type: ignore[return-value]
-    if comp == ".bz2":
-        return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
-    if comp == ".xz":
-        return lzma.LZMAFile(raw, mode="rb")  # type: ignore[return-value]
-    return raw
-
-
-def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """Yield the lines of a (possibly compressed) file as raw bytes, each with its line ending."""
-    with open_binary(path) as fh:
-        pending = b""
-        while True:
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                break
-            if pending:
-                chunk = pending + chunk
-            lines = chunk.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                yield line + b"\n"
-        if pending:
-            yield pending
-
-
-def iter_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """Yield lines without their ending (\\n or \\r\\n), as Rust's BufRead::lines does."""
-    for line in iter_raw_lines(path):
-        if line.endswith(b"\n"):
-            line = line[:-1]
-            if line.endswith(b"\r"):
-                line = line[:-1]
-        yield line
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -108,7 +57,9 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_output(dest: str | os.PathLike[str], mode: str = "wb") -> Iterator[BinaryIO]:
-    """Write to a temporary name beside ``dest`` and rename it into place only on success."""
+    """Write to a temporary name beside ``dest`` and rename it into place only on success.
+
+    A write error without a file name (a full disk, a quota) is raised again naming ``dest``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -117,7 +68,30 @@ def atomic_output(dest: str | os.PathLike[str], mode: str = "wb") -> Iterator[Bi
             yield fh  # type: ignore[misc]
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:
+            raise OSError(exc.errno, exc.strerror, str(dest)) from None
         raise
+
+
+def sweep_temp_files(dests: Iterable[str | os.PathLike[str]]) -> int:
+    """Remove the temporary files :func:`atomic_output` left beside any of ``dests`` when its process
+    was killed (``.{name}.XXXXXXXX.tmp``); each folder is listed once. Returns how many."""
+    wanted: dict[Path, set[str]] = {}
+    for dest in map(Path, dests):
+        wanted.setdefault(dest.parent, set()).add(dest.name)
+    removed = 0
+    for folder, names in wanted.items():
+        try:
+            entries = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            # mkstemp's random part has no dots, so the name is what lies between the first dot and it
+            if entry.startswith(".") and entry.endswith(".tmp") and entry[1:].rsplit(".", 2)[0] in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / entry)
+                    removed += 1
+    return removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from decon.common.config import DetectionConfig
+from decon.common.data_reader import DataFile
 from decon.detect.detection import FileResult, Scanner
 from decon.detect.index_cache import load_or_build_index
 from decon.detect.purify import write_purified
@@ -27,8 +28,10 @@ def build_index(config: DetectionConfig, *, progress: bool = True, use_cache: bo
     return load_or_build_index(config, use_cache=use_cache, progress=progress)
 
 
-def scan_file(path: str | os.PathLike[str], index: ReferenceIndex, config: DetectionConfig) -> FileResult:
-    """Scan one training file; ``entries`` are its report records in report order."""
+def scan_file(path: str | os.PathLike[str] | DataFile, index: ReferenceIndex, config: DetectionConfig
+              ) -> FileResult:
+    """Scan one training file (a path or an open :class:`DataFile`); ``entries`` are its report
+    records in report order."""
     key = id(index) ^ id(config)
     sc = _scanners.get(key)
     if sc is None or sc.index is not index or sc.config is not config:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from decon.common.config import (
     BUNDLED_EVALS_NAME,
     USER_REFERENCE_DIR,
     DetectionConfig,
+    describe_validation_error,
     load_config_file,
     resolve_evals_dir,
 )
+from decon.common.data_reader import describe_os_error
 from decon.common.file_io import has_data_files
 from decon.common.resources import bundled_config
+from decon.errors import DeconError
 
 SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
 
@@ -41,6 +47,13 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
                     help="Where cleaned files go with --purify [default: a new folder under /tmp]")
     io.add_argument("--purify", action="store_true", default=None,
                     help="Also write a cleaned copy of every training file with contaminated lines removed")
+    io.add_argument("--max-line-bytes", type=int, metavar="N",
+                    help="Longest training line read, in bytes; a longer line is skipped, counted and named by "
+                         "its line number (not scanned, not copied to the cleaned file) [default: 67108864 = 64 MiB]")
+    io.add_argument("--skip-bad-files", action="store_true", default=None,
+                    help="Skip (and count in the summary) training files that cannot be read: truncated or "
+                         "corrupt compressed data, not a regular file, permission denied [default: stop with "
+                         "an error]")
     parser.add_argument("--config", "-c", metavar="FILE",
                         help="YAML config file; flags given on the command line override its values "
                              f"(an annotated example ships with decon: {bundled_config('default.yaml')})")
@@ -120,7 +133,7 @@ _OVERRIDES = (
     "contamination_score_threshold", "short_answer_token_threshold", "short_answer_window_length",
     "min_long_answer_window", "answer_ngram_size", "passage_max_consecutive_misses",
     "passage_ngram_size", "worker_threads", "index_passages", "index_answers", "eval_min_token_length",
-    "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end",
+    "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end", "max_line_bytes",
 )
 
 
@@ -131,13 +144,18 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
     for name in _OVERRIDES:
         value = getattr(args, name, None)
         if value is not None:
-            setattr(cfg, name, value)
+            try:
+                setattr(cfg, name, value)
+            except ValidationError as exc:
+                raise DeconError(f"invalid command-line value: {describe_validation_error(exc)}") from None
     if getattr(args, "purify", None):
         cfg.purify = True
     if getattr(args, "eval_dedup", None):
         cfg.eval_dedup = True
     if getattr(args, "verbose", None):
         cfg.verbose = True
+    if getattr(args, "skip_bad_files", None):
+        cfg.skip_bad_files = True
 
     # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
     if getattr(args, "evals_dir", None):
@@ -172,19 +190,15 @@ def _dir_has_reference_files(path: Path) -> bool:
 
 def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
     """Fail early, with one line, on missing or empty inputs."""
-    from decon.errors import DeconError
-
     if need_training:
         if not cfg.training_dir:
             raise DeconError("training_dir is required: pass --training-dir or set training_dir in the config file")
         td = Path(cfg.training_dir)
-        if not td.exists():
-            raise DeconError(f"training path does not exist: {td}")
+        _must_exist(td, "training path")
         if td.is_dir() and not has_data_files(td):
             raise DeconError(f"training directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {td}")
     ed = resolve_evals_dir(cfg.evals_dir)
-    if not ed.exists():
-        raise DeconError(f"evaluation directory does not exist: {ed}")
+    _must_exist(ed, "evaluation directory")
     if not ed.is_dir():
         raise DeconError(f"evaluation path is not a directory: {ed}")
     if not has_data_files(ed):
@@ -196,3 +210,14 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
         raise DeconError(
             f"perfect_match_decay_end ({cfg.perfect_match_decay_end}) must be greater than or equal to "
             f"perfect_match_decay_start ({cfg.perfect_match_decay_start})")
+
+
+def _must_exist(path: Path, what: str) -> None:
+    """Raise a one-line DeconError when ``path`` cannot be reached, telling "does not exist" from
+    "permission denied"."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise DeconError(f"{what} does not exist: {path}") from None
+        raise DeconError(f"cannot access {what} {path}: {describe_os_error(exc)}") from None

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if summary.skipped and any(summary.skipped.values()):
         parts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in sorted(summary.skipped.items()) if v)
         print(f"Skipped training lines: {parts}", file=sys.stderr)
+    if summary.bad_files:
+        print(f"Skipped unreadable training files: {len(summary.bad_files):,} of {summary.files:,}", file=sys.stderr)
     print()
     if summary.contaminated_matches == 0:
         print("No contamination detected!")

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from decon.common.config import DetectionConfig
-from decon.common.file_io import iter_lines
+from decon.common.data_reader import DataFile
 from decon.common.ngram_hash import ngram_hashes
 from decon.common.text import clean_text
 from decon.detect.boundaries import answer_ngram_boundaries, passage_boundaries, short_answer_match
@@ -35,6 +35,7 @@ from decon.detect.scoring import (
 )
 
 BATCH_LINES = 2048
+BATCH_CHARS = 64 << 20
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
 
@@ -48,7 +49,9 @@ class FileResult:
     lines_processed: int = 0
     contaminated_lines: list[int] = field(default_factory=list)  # sorted, 0-based
     entries: list[dict[str, Any]] = field(default_factory=list)  # report records, in report order
-    skipped: dict[str, int] = field(default_factory=dict)  # invalid_json / missing_content_key / non_utf8
+    skipped: dict[str, int] = field(default_factory=dict)  # invalid_json / missing_content_key / non_utf8 /
+    #                                                         line_too_long
+    long_lines: list[int] = field(default_factory=list)  # 0-based numbers of lines over max_line_bytes
     tokens: int = 0
     bytes_read: int = 0  # uncompressed bytes of the lines read
 
@@ -111,26 +114,39 @@ class Scanner:
                                    self.min_q) for t in index.token_count], dtype=np.float32)
 
     # ---- file level ------------------------------------------------------------------------
-    def scan_file(self, path: str | os.PathLike[str], label: str | None = None) -> FileResult:
-        res = FileResult(path=str(path))
-        label = label or training_file_label(path)
+    def scan_file(self, source: str | os.PathLike[str] | DataFile, label: str | None = None) -> FileResult:
+        """Scan a file (a path, or a :class:`DataFile` already open) line by line."""
+        if not isinstance(source, DataFile):
+            with DataFile(source) as data:
+                return self.scan_file(data, label)
+        res = FileResult(path=source.path)
+        label = label or training_file_label(source.path)
         batch: list[tuple[int, str]] = []
-        for line_num, raw in enumerate(iter_lines(path)):
+        batch_chars = 0  # long lines fill a batch by size before they fill it by count
+        for line_num, raw in enumerate(source.lines(self.config.max_line_bytes)):
             res.lines_total += 1
-            res.bytes_read += len(raw)
-            text = self.parse_line(raw, res)
+            if raw is not None:  # a line over max_line_bytes was never held, so its size is unknown
+                res.bytes_read += len(raw)
+            text = self.parse_line(raw, res, line_num)
             if text is None:
                 continue
             batch.append((line_num, text))
-            if len(batch) >= BATCH_LINES:
+            batch_chars += len(text)
+            if len(batch) >= BATCH_LINES or batch_chars >= BATCH_CHARS:
                 self.scan_batch(batch, res, label)
-                batch = []
+                batch, batch_chars = [], 0
         if batch:
             self.scan_batch(batch, res, label)
         res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
         return res
 
-    def parse_line(self, raw: bytes, res: FileResult) -> str | None:
+    def parse_line(self, raw: bytes | None, res: FileResult, line_num: int) -> str | None:
+        """The document text of one line, or None (counted in ``res.skipped``) when there is none;
+        ``raw`` is None for a line longer than ``max_line_bytes``."""
+        if raw is None:
+            res.skipped["line_too_long"] = res.skipped.get("line_too_long", 0) + 1
+            res.long_lines.append(line_num)
+            return None
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -66,7 +66,7 @@ def detection_summary_table(*, index_seconds: float, detection_seconds: float, t
     if skipped and any(skipped.values()):
         lines.append(mid)
         labels = {"invalid_json": "Skipped: invalid JSON", "missing_content_key": "Skipped: no content key",
-                  "non_utf8": "Skipped: not UTF-8"}
+                  "non_utf8": "Skipped: not UTF-8", "line_too_long": "Skipped: line too long"}
         for key, label in labels.items():
             if skipped.get(key):
                 lines.append(_row(w, label, f"{skipped[key]:,}", indent=" "))

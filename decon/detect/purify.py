@@ -1,4 +1,5 @@
-"""Cleaned copies of training files: every line kept byte for byte except the contaminated ones."""
+"""Cleaned copies of training files: every line kept byte for byte except the contaminated ones
+(and lines longer than ``max_line_bytes``, which were never scanned)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,52 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from decon.common.file_io import atomic_output, iter_raw_lines
+from decon.common.data_reader import DEFAULT_MAX_LINE_BYTES, DataFile
+from decon.common.file_io import atomic_output
+
+_NL = b"\n"
 
 
-def write_purified(src: str | os.PathLike[str], dest: str | os.PathLike[str],
-                   contaminated_lines: Iterable[int]) -> tuple[int, int]:
-    """Stream ``src`` (any supported compression) to gzip ``dest`` without the given 0-based lines.
+def _kept_pieces(src: str | os.PathLike[str] | DataFile, drop: set[int], max_line_bytes: int,
+                 piece_bytes: int, counts: list[int]) -> Iterator[bytes]:
+    """The kept lines of ``src`` (with their line endings) joined into pieces of about
+    ``piece_bytes``; ``counts`` becomes [lines kept, lines removed]. The last piece may be empty."""
+    if not isinstance(src, DataFile):
+        with DataFile(src) as data:
+            yield from _kept_pieces(data, drop, max_line_bytes, piece_bytes, counts)
+        return
+    reader = src.lines(max_line_bytes)
+    buf: list[bytes] = []
+    size = 0
+    for n, line in enumerate(reader):
+        if line is None or n in drop:
+            counts[1] += 1
+            continue
+        counts[0] += 1
+        buf.append(line)
+        if not reader.unterminated:
+            buf.append(_NL)
+        size += len(line) + 1
+        if size >= piece_bytes:
+            yield b"".join(buf)
+            buf, size = [], 0
+    yield b"".join(buf)
+
+
+def write_purified(src: str | os.PathLike[str] | DataFile, dest: str | os.PathLike[str],
+                   contaminated_lines: Iterable[int], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                   ) -> tuple[int, int]:
+    """Stream ``src`` (a path or an open :class:`DataFile`, any supported compression) to gzip
+    ``dest`` without the given 0-based lines and without lines over ``max_line_bytes``.
 
     Constant memory; written under a temporary name and renamed. Returns (lines kept, lines removed).
     """
-    drop = set(contaminated_lines)
-    kept = removed = 0
+    counts = [0, 0]
     with atomic_output(dest) as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-        buf: list[bytes] = []
-        size = 0
-        for n, line in enumerate(iter_raw_lines(src)):
-            if n in drop:
-                removed += 1
-                continue
-            kept += 1
-            buf.append(line)
-            size += len(line)
-            if size >= 1 << 20:
-                gz.write(b"".join(buf))
-                buf, size = [], 0
-        if buf:
-            gz.write(b"".join(buf))
-    return kept, removed
+        for piece in _kept_pieces(src, set(contaminated_lines), max_line_bytes, 1 << 20, counts):
+            if piece:
+                gz.write(piece)
+    return counts[0], counts[1]
 
 
 PARALLEL_CHUNK_BYTES = 8 << 20
@@ -45,32 +65,20 @@ def _gzip_member(data: bytes) -> bytes:
 
 
 def write_purified_parallel(src: str | os.PathLike[str], dest: str | os.PathLike[str],
-                            contaminated_lines: Iterable[int], pool: Any, workers: int) -> tuple[int, int]:
+                            contaminated_lines: Iterable[int], pool: Any, workers: int,
+                            max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, int]:
     """As :func:`write_purified`, compressing ~8 MB pieces in ``pool`` as consecutive gzip members.
 
     The result is one valid gzip file (multi-member, as pigz writes) whose decompressed bytes are
     exactly those of the single-stream version; memory stays bounded by a few pieces per worker.
     """
-    drop = set(contaminated_lines)
     counts = [0, 0]
     sem = threading.Semaphore(max(2, workers * 3))
 
     def pieces() -> Iterator[bytes]:
-        buf: list[bytes] = []
-        size = 0
-        for n, line in enumerate(iter_raw_lines(src)):
-            if n in drop:
-                counts[1] += 1
-                continue
-            counts[0] += 1
-            buf.append(line)
-            size += len(line)
-            if size >= PARALLEL_CHUNK_BYTES:
-                sem.acquire()
-                yield b"".join(buf)
-                buf, size = [], 0
-        sem.acquire()
-        yield b"".join(buf)
+        for piece in _kept_pieces(src, set(contaminated_lines), max_line_bytes, PARALLEL_CHUNK_BYTES, counts):
+            sem.acquire()
+            yield piece
 
     with atomic_output(dest) as out:
         for member in pool.imap(_gzip_member, pieces(), chunksize=1):

@@ -22,7 +22,8 @@ import numpy as np
 import orjson
 
 from decon.common.config import DetectionConfig
-from decon.common.file_io import find_data_files, iter_lines
+from decon.common.data_reader import DataFileError, iter_lines
+from decon.common.file_io import find_data_files
 from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash
 from decon.common.progress import progress_bar
 from decon.common.string_table import StringTable
@@ -216,8 +217,11 @@ def _parse_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tu
     fallback = path.name[: -len(path.suffix)] if path.suffix else path.name
     n = 0
     try:
-        for line_num, raw in enumerate(iter_lines(path)):
+        for line_num, raw in enumerate(iter_lines(path, config.max_line_bytes)):
             n = line_num + 1
+            if raw is None:
+                raise DeconError(f"{path}:{n}: line longer than max_line_bytes ({config.max_line_bytes:,} bytes) "
+                                 "in reference file")
             if raw.startswith(b"#") or not raw.strip():
                 continue
             try:
@@ -232,7 +236,9 @@ def _parse_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tu
             if "eval_key" not in obj or not isinstance(obj.get("eval_key"), str):
                 obj["eval_key"] = obj["eval_name"] if isinstance(obj.get("eval_name"), str) else fallback
             out.append((file_idx, line_num, obj))
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except DataFileError as exc:
+        raise DeconError(f"cannot read reference file {exc}") from None
+    except UnicodeDecodeError as exc:
         raise DeconError(f"cannot read reference file {path}: {exc}") from None
     return n
 

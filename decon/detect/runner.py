@@ -9,6 +9,8 @@ the worker count.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from decon.common.config import DetectionConfig, generate_temp_dir
-from decon.common.file_io import find_data_files, iter_lines
+from decon.common.data_reader import DataFile, DataFileError
+from decon.common.file_io import find_data_files, sweep_temp_files
 from decon.common.progress import progress_bar
 from decon.detect.detection import BATCH_LINES, FileResult, Scanner, training_file_label
 from decon.detect.purify import write_purified, write_purified_parallel
@@ -46,6 +49,7 @@ class DetectSummary:
     report_dir: str = ""
     cleaned_dir: str | None = None
     reports: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)  # "path: reason" of files skipped (--skip-bad-files)
 
 
 def _scanner() -> Scanner:
@@ -63,7 +67,7 @@ def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, Fi
     res = FileResult(path="")
     batch: list[tuple[int, str]] = []
     for line_num, raw in lines:
-        text = sc.parse_line(raw, res)
+        text = sc.parse_line(raw, res, line_num)
         if text is not None:
             batch.append((line_num, text))
     res.lines_total = len(lines)
@@ -74,24 +78,36 @@ def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, Fi
 
 def _purify_task(task: tuple[str, str, list[int]]) -> tuple[str, int, int]:
     src, dest, lines = task
-    kept, removed = write_purified(src, dest, lines)
+    kept, removed = write_purified(src, dest, lines, _STATE["config"].max_line_bytes)
     return dest, kept, removed
 
 
-def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphore | None
-             ) -> Iterator[tuple[int, str, list[tuple[int, bytes]]]]:
+def _exit_on_sigterm() -> None:
+    """Pool worker start-up: SIGTERM (``Pool.terminate``) unwinds the task, so a cleaned file
+    being written is removed rather than left under its temporary name."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphore | None,
+             config: DetectionConfig, bad: dict[int, str]) -> Iterator[tuple[int, str, list[tuple[int, bytes | None]]]]:
+    """Batches of (line number, raw line) per file, read here in the parent. An unreadable file
+    (missing, not regular, truncated, corrupt) raises DeconError, or with ``skip_bad_files`` is
+    recorded in ``bad`` before its final batch."""
     for file_idx, f in enumerate(files):
-        buf: list[tuple[int, bytes]] = []
+        buf: list[tuple[int, bytes | None]] = []
         try:
-            for line_num, raw in enumerate(iter_lines(f)):
-                buf.append((line_num, raw))
-                if len(buf) >= BATCH_LINES:
-                    if sem is not None:
-                        sem.acquire()
-                    yield file_idx, labels[f], buf
-                    buf = []
-        except (OSError, EOFError) as exc:
-            raise DeconError(f"cannot read training file {f}: {exc}") from None
+            with DataFile(f) as data:
+                for line_num, raw in enumerate(data.lines(config.max_line_bytes)):
+                    buf.append((line_num, raw))
+                    if len(buf) >= BATCH_LINES:
+                        if sem is not None:
+                            sem.acquire()
+                        yield file_idx, labels[f], buf
+                        buf = []
+        except DataFileError as exc:
+            if not config.skip_bad_files:
+                raise DeconError(f"cannot read training file {exc}") from None
+            bad[file_idx], buf = str(exc), []
         if sem is not None:
             sem.acquire()
         yield file_idx, labels[f], buf  # always one (maybe empty) final batch, marks the file's end
@@ -122,15 +138,17 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
     start = time.perf_counter()
     per_file: dict[int, FileResult] = {}
     contaminated: dict[int, list[int]] = {}
+    bad: dict[int, str] = {}
+    sweep_temp_files(report_dir / rnames[f] for f in files)
     pool = None
     try:
         if workers > 1:
-            pool = mp.get_context("fork").Pool(workers)
+            pool = mp.get_context("fork").Pool(workers, initializer=_exit_on_sigterm)
             sem = threading.Semaphore(workers * 4)
-            results = pool.imap(_scan_batch, _batches(files, labels, sem), chunksize=1)
+            results = pool.imap(_scan_batch, _batches(files, labels, sem, config, bad), chunksize=1)
         else:
             sem = None
-            results = map(_scan_batch, _batches(files, labels, None))
+            results = map(_scan_batch, _batches(files, labels, None, config, bad))
         with progress_bar(len(files), "Training files", enabled=progress) as bar:
             for file_idx, res in results:
                 if sem is not None:
@@ -140,11 +158,15 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
                 acc.lines_processed += res.lines_processed
                 acc.tokens += res.tokens
                 acc.entries.extend(res.entries)
+                acc.long_lines.extend(res.long_lines)
                 for k, v in res.skipped.items():
                     acc.skipped[k] = acc.skipped.get(k, 0) + v
                 if res.lines_total < BATCH_LINES:  # the file's last batch
-                    _finish_file(files[file_idx], acc, report_dir / rnames[files[file_idx]], summary, contaminated,
-                                 file_idx)
+                    if file_idx in bad:
+                        _skip_file(bad[file_idx], summary)
+                    else:
+                        _finish_file(files[file_idx], acc, report_dir / rnames[files[file_idx]], summary,
+                                     contaminated, file_idx, config.max_line_bytes)
                     del per_file[file_idx]
                     bar.advance()
         summary.detection_seconds = time.perf_counter() - start
@@ -153,14 +175,16 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
             cleaned_dir = Path(config.cleaned_output_dir or report_dir)
             summary.cleaned_dir = str(cleaned_dir)
             pnames = purified_names(files, base)
-            tasks = [(str(f), str(cleaned_dir / pnames[f]), contaminated.get(i, [])) for i, f in enumerate(files)]
+            tasks = [(str(f), str(cleaned_dir / pnames[f]), contaminated.get(i, []))
+                     for i, f in enumerate(files) if i not in bad]
+            sweep_temp_files(Path(dest) for _, dest, _ in tasks)
             p_start = time.perf_counter()
             # big files are split across the workers; the rest go one file per worker
             big = [t for t in tasks if pool is not None and Path(t[0]).stat().st_size >= PARALLEL_PURIFY_BYTES]
             rest = [t for t in tasks if t not in big]
             with progress_bar(len(tasks), "Purifying files", enabled=progress) as bar:
                 for src, dest, lines in big:
-                    write_purified_parallel(src, dest, lines, pool, workers)
+                    write_purified_parallel(src, dest, lines, pool, workers, config.max_line_bytes)
                     bar.advance()
                 it = pool.imap(_purify_task, rest) if pool is not None else map(_purify_task, rest)
                 for _ in it:
@@ -174,8 +198,23 @@ def run_detection(config: DetectionConfig, index: ReferenceIndex, *, progress: b
     return summary
 
 
+def _skip_file(reason: str, summary: DetectSummary) -> None:
+    print(f"Warning: skipped unreadable training file {reason}", file=sys.stderr)
+    summary.bad_files.append(reason)
+
+
+def _warn_long_lines(path: Path, long_lines: list[int], limit: int, shown: int = 10) -> None:
+    for n in long_lines[:shown]:
+        print(f"Warning: {path}: line {n + 1} is longer than max_line_bytes ({limit:,} bytes); skipped",
+              file=sys.stderr)
+    if len(long_lines) > shown:
+        print(f"Warning: {path}: {len(long_lines) - shown:,} more lines over max_line_bytes skipped",
+              file=sys.stderr)
+
+
 def _finish_file(path: Path, res: FileResult, report_path: Path, summary: DetectSummary,
-                 contaminated: dict[int, list[int]], file_idx: int) -> None:
+                 contaminated: dict[int, list[int]], file_idx: int, max_line_bytes: int) -> None:
+    _warn_long_lines(path, res.long_lines, max_line_bytes)
     summary.lines_total += res.lines_total
     summary.lines_processed += res.lines_processed
     summary.tokens += res.tokens

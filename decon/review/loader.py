@@ -10,7 +10,8 @@ from typing import IO
 
 import orjson
 
-from decon.common.file_io import COMPRESSION_SUFFIXES, open_binary
+from decon.common.data_reader import open_binary
+from decon.common.file_io import COMPRESSION_SUFFIXES
 from decon.errors import DeconError
 from decon.review.records import Match, validate_record
 

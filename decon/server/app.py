@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from decon import __version__
+from decon.server.bodylimit import BodyLimitMiddleware
 from decon.server.docs import add_offline_docs
-from decon.server.journal import JobRecord
+from decon.server.journal import JobRecord, JournalError, storable_text
+from decon.server.limits import MAX_BODY_BYTES
 from decon.server.metrics import add_metrics_route
 from decon.server.models import (
     ErrorResponse,
@@ -23,6 +30,20 @@ from decon.server.runtime import LOADING, ServerRuntime
 
 def _error(status_code: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status_code, content={"error": message})
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with lone surrogates escaped and non-finite floats spelled out: what any JSON
+    body may contain once decoded, and what a response cannot encode."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def status_body(rec: JobRecord) -> dict[str, str]:
@@ -47,6 +68,13 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         docs_url=None,  # served from packaged assets below: no CDN
         redoc_url=None,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, timeout=runtime.settings.request_timeout)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with the echoed input made encodable (it may hold lone surrogates)."""
+        return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+
     add_offline_docs(app)
     add_metrics_route(app, runtime.metrics)
 
@@ -61,9 +89,13 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
         return JSONResponse(status_code=503 if body["status"] != "ok" else 200, content=body)
 
     @app.post("/submit", response_model=SubmitResponse,
-              responses={400: {"model": ErrorResponse, "description": "Missing, non-file or unsupported path"},
+              responses={400: {"model": ErrorResponse,
+                               "description": "Missing, non-file, unsupported, too long or undecodable path"},
                          403: {"model": ErrorResponse, "description": "Path outside the allowed roots"},
-                         503: {"model": ErrorResponse, "description": "Server is shutting down"}})
+                         413: {"model": ErrorResponse, "description": f"Body over {MAX_BODY_BYTES} bytes"},
+                         503: {"model": ErrorResponse,
+                               "description": "Server is shutting down, or the job journal cannot be written"},
+                         507: {"model": ErrorResponse, "description": "The disk holding the job journal is full"}})
     def submit(request: SubmitRequest) -> JSONResponse:
         """Queue a training file; returns the job id to poll."""
         # A plain (threaded) handler: stat() on a slow network mount must not stall the event loop.
@@ -73,7 +105,10 @@ def create_app(runtime: ServerRuntime) -> FastAPI:
             path = check_submitted_path(request.file_path, runtime.settings.allowed_roots)
         except PathRefused as refused:
             return _error(refused.status_code, refused.message)
-        rec = runtime.table.submit(path)
+        try:
+            rec = runtime.table.submit(path)
+        except JournalError as exc:
+            return _error(507 if exc.full else 503, f"job not accepted: {exc.message}")
         if rec is None:
             return _error(503, "server is shutting down; not accepting new jobs")
         runtime.metrics.job_submitted()

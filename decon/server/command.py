@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from decon.errors import DeconError
+from decon.server.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, LISTEN_QUEUE
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -33,6 +34,13 @@ def register(subparsers: Any) -> None:
                      help="Only accept files under DIR (symlinks resolved; repeatable) [default: any path]")
     srv.add_argument("--state-dir", metavar="DIR",
                      help="Where the job journal lives [default: <report-output-dir>/.decon-server]")
+    srv.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                     help="Client connections kept open at most; beyond that the longest-idle one is "
+                          "closed, or new requests get 503 if none is idle (lowered to fit the open-file "
+                          f"limit) [default: {DEFAULT_MAX_CONNECTIONS}]")
+    srv.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT, metavar="SECONDS",
+                     help="Seconds a client has to send a request's head (else the connection is closed), "
+                          f"and again its body (else 408) [default: {DEFAULT_REQUEST_TIMEOUT:g}]")
     srv.add_argument("--shutdown-grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                      help="On SIGTERM/SIGINT, how long running jobs may take to finish before they are "
                           f"interrupted (and kept pending) [default: {DEFAULT_GRACE:g}]")
@@ -55,7 +63,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-        sock.listen(2048)
+        sock.listen(LISTEN_QUEUE)
     except OSError as exc:
         sock.close()
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
@@ -97,13 +105,14 @@ def _index_summary(index: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server; returns 0 after a graceful shutdown."""
-    import uvicorn
-
     from decon.detect import api
     from decon.detect.args import config_from_args, validate_paths
     from decon.server.app import create_app
+    from decon.server.connections import throttle_accept_errors, uvicorn_config
     from decon.server.jobs import JobTable
     from decon.server.journal import JobJournal
+    from decon.server.limits import connection_budget, raise_open_file_limit
+    from decon.server.outputs import output_dirs, sweep_stale_outputs
     from decon.server.runtime import ServerRuntime
     from decon.server.settings import create_output_dirs, settings_from
     from decon.server.shutdown import DrainingServer, GracefulShutdown
@@ -122,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         known, requeued = table.recover()
         if known:
             _say(f"Journal holds {known} job(s); {requeued} unfinished job(s) queued again")
+        swept = sweep_stale_outputs(output_dirs(settings.report_dir, settings.cleaned_dir), table.statuses())
+        if swept:
+            _say(f"Removed {swept} leftover output file(s) of unfinished jobs")
         sock = _bind(settings.host, settings.port)
     except BaseException:
         table.close()
@@ -138,11 +150,17 @@ def run(args: argparse.Namespace) -> int:
         _say(_index_summary(index))
         return index
 
+    files = raise_open_file_limit()
+    max_connections = connection_budget(settings.max_connections, files.soft, settings.workers)
+    if max_connections < settings.max_connections:
+        _say(f"Open-file limit {files.soft}: keeping at most {max_connections} client connections")
+
     runtime = ServerRuntime(settings, config, table, build, log=_say)
     shutdown = GracefulShutdown(runtime, settings.shutdown_grace, log=_say)
-    uv_config = uvicorn.Config(create_app(runtime), log_level="warning", access_log=False,
-                               lifespan="off", timeout_graceful_shutdown=10)
-    server = DrainingServer(uv_config, shutdown.on_signal)
+    uv_config = uvicorn_config(create_app(runtime), max_connections, settings.request_timeout)
+    server = DrainingServer(uv_config, shutdown.on_signal,
+                            on_loop_start=lambda loop: throttle_accept_errors(loop, _say),
+                            on_listening=lambda: sock.listen(LISTEN_QUEUE))
     shutdown.server = server
     runtime.start_loading(on_failure=shutdown.stop_now)
     try:

@@ -4,8 +4,9 @@
                                    --fail()------> failed
                                    --requeue()---> pending   (interrupted by shutdown)
 
-All transitions happen under one lock and are written through to the journal before the lock is
-released, so a job is never in two states and the journal never lags the answers /status gives.
+All transitions happen under one lock. Each is written to the journal first and applied in memory
+only once written: when the journal cannot be written (a full disk), the call raises JournalError
+and nothing changes, so /status always answers what the journal holds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import uuid
 from collections import deque
 from dataclasses import replace
 
-from decon.server.journal import JobJournal, JobRecord
+from decon.errors import DeconError
+from decon.server.journal import JobJournal, JobRecord, JournalError, storable_text
 
 STATUSES = ("pending", "processing", "completed", "failed")
 
@@ -32,6 +34,7 @@ class JobTable:
         self._cond = threading.Condition()
         self._dispatching = True
         self._accepting = True
+        self.journal_error: str | None = None  # why the last journal write failed, until one succeeds
 
     # ---- start-up ----------------------------------------------------------------------------
     def recover(self) -> tuple[int, int]:
@@ -40,6 +43,13 @@ class JobTable:
         Returns (jobs known, jobs queued again)."""
         if self._journal is None:
             return 0, 0
+        try:
+            return self._recover()
+        except JournalError as exc:
+            raise DeconError(exc.message) from None
+
+    def _recover(self) -> tuple[int, int]:
+        assert self._journal is not None
         requeued = 0
         with self._cond:
             for rec in self._journal.load():
@@ -47,8 +57,7 @@ class JobTable:
                     continue
                 if rec.status in ("pending", "processing"):
                     if rec.status == "processing":
-                        rec.status = "pending"
-                        rec.started_at = None
+                        rec = replace(rec, status="pending", started_at=None)
                         self._journal.update(rec)
                     self._queue.append(rec.job_id)
                     requeued += 1
@@ -63,14 +72,15 @@ class JobTable:
         return self._accepting
 
     def submit(self, file_path: str) -> JobRecord | None:
-        """Record and queue a new job; None once intake is closed (shutting down)."""
+        """Record and queue a new job; None once intake is closed (shutting down).
+
+        Raises JournalError (and queues nothing) when the journal cannot record it."""
         rec = JobRecord(job_id=str(uuid.uuid4()), file_path=file_path, status="pending",
                         submitted_at=time.time())
         with self._cond:
             if not self._accepting:
                 return None
-            if self._journal is not None:
-                self._journal.insert(rec)
+            self._record(rec, insert=True)
             self._jobs[rec.job_id] = rec
             self._counts["pending"] += 1
             self._queue.append(rec.job_id)
@@ -96,36 +106,25 @@ class JobTable:
                 self._cond.wait(remaining)
             if not self._dispatching:
                 return None
-            rec = self._jobs[self._queue.popleft()]
-            self._move(rec, "processing")
-            rec.started_at = time.time()
-            rec.attempts += 1
-            self._write(rec)
+            rec = self._jobs[self._queue[0]]
+            rec = self._commit(rec, status="processing", started_at=time.time(), attempts=rec.attempts + 1)
+            self._queue.popleft()
             return replace(rec)
 
     def complete(self, job_id: str, output_path: str | None, purified_path: str | None) -> None:
         with self._cond:
-            rec = self._processing(job_id)
-            self._move(rec, "completed")
-            rec.output_path, rec.purified_path = output_path, purified_path
-            rec.finished_at = time.time()
-            self._write(rec)
+            self._commit(self._processing(job_id), status="completed", output_path=output_path,
+                         purified_path=purified_path, finished_at=time.time())
 
     def fail(self, job_id: str, error: str) -> None:
         with self._cond:
-            rec = self._processing(job_id)
-            self._move(rec, "failed")
-            rec.error = error
-            rec.finished_at = time.time()
-            self._write(rec)
+            self._commit(self._processing(job_id), status="failed", error=storable_text(error),
+                         finished_at=time.time())
 
     def requeue(self, job_id: str) -> None:
         """Put an interrupted job back to pending (it runs again, here or after a restart)."""
         with self._cond:
-            rec = self._processing(job_id)
-            self._move(rec, "pending")
-            rec.started_at = None
-            self._write(rec)
+            self._commit(self._processing(job_id), status="pending", started_at=None)
             self._queue.appendleft(job_id)
             self._cond.notify()
 
@@ -134,6 +133,11 @@ class JobTable:
         with self._cond:
             rec = self._jobs.get(job_id)
             return replace(rec) if rec is not None else None
+
+    def statuses(self) -> dict[str, str]:
+        """Every job's status, by id."""
+        with self._cond:
+            return {job_id: rec.status for job_id, rec in self._jobs.items()}
 
     def counts(self) -> dict[str, int]:
         with self._cond:
@@ -158,11 +162,24 @@ class JobTable:
             raise RuntimeError(f"job {job_id} is {rec.status}, not processing")
         return rec
 
-    def _move(self, rec: JobRecord, status: str) -> None:
+    def _commit(self, rec: JobRecord, **changes: object) -> JobRecord:
+        """Write ``rec`` with ``changes`` to the journal, then make it the current record."""
+        new = replace(rec, **changes)  # type: ignore[arg-type]
+        self._record(new)
         self._counts[rec.status] -= 1
-        self._counts[status] += 1
-        rec.status = status
+        self._counts[new.status] += 1
+        self._jobs[new.job_id] = new
+        return new
 
-    def _write(self, rec: JobRecord) -> None:
-        if self._journal is not None:
-            self._journal.update(rec)
+    def _record(self, rec: JobRecord, insert: bool = False) -> None:
+        if self._journal is None:
+            return
+        try:
+            if insert:
+                self._journal.insert(rec)
+            else:
+                self._journal.update(rec)
+        except JournalError as exc:
+            self.journal_error = exc.message
+            raise
+        self.journal_error = None

@@ -2,6 +2,11 @@
 
 Only the server's main process touches the journal; calls are serialised by the caller (the job
 table holds its lock around every journal write) and by a lock here, so one connection suffices.
+A write that fails (full disk, I/O error) raises :class:`JournalError` and records nothing.
+
+The state directory's lock is an ``flock`` on a descriptor opened with ``O_CLOEXEC`` and closed in
+every forked child, so worker processes never hold it: a server killed with SIGKILL leaves the
+lock free for the next start even while orphaned workers are still exiting.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -55,6 +61,38 @@ class JobRecord:
 _COLUMNS = [f.name for f in fields(JobRecord)]
 
 
+class JournalError(Exception):
+    """A journal write failed and nothing was recorded; ``full`` when the disk is full."""
+
+    def __init__(self, message: str, full: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.full = full
+
+
+def storable_text(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) escaped, so it can be stored
+    and sent as JSON."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_LOCKS_IN_THIS_PROCESS: weakref.WeakSet[JobJournal] = weakref.WeakSet()
+
+
+def _drop_locks_after_fork() -> None:
+    """In a forked child: close inherited lock descriptors (the lock stays with the parent)."""
+    for journal in list(_LOCKS_IN_THIS_PROCESS):
+        journal._forget_lock()
+    _LOCKS_IN_THIS_PROCESS.clear()
+
+
+os.register_at_fork(after_in_child=_drop_locks_after_fork)
+
+
 class JobJournal:
     """SQLite-backed record of jobs in ``state_dir``; holds an exclusive lock on the directory."""
 
@@ -65,26 +103,54 @@ class JobJournal:
         except OSError as exc:
             raise DeconError(f"cannot create state directory {self.state_dir}: {exc.strerror}") from None
         self.path = self.state_dir / JOURNAL_NAME
-        self._lock_fh = self._take_dir_lock()
+        self._lock_fd = self._take_dir_lock()
+        _LOCKS_IN_THIS_PROCESS.add(self)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
-            self._lock_fh.close()
+            self._release_lock()
             raise DeconError(f"cannot open job journal {self.path}: {exc}") from None
         self._mutex = threading.Lock()
 
-    def _take_dir_lock(self):  # noqa: ANN202 - a plain file object
-        fh = open(self.state_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held for the server's lifetime
+    def _take_dir_lock(self) -> int:
+        path = self.state_dir / LOCK_NAME
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DeconError(f"cannot open {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            fh.close()
+            os.close(fd)
             raise DeconError(f"another decon server is already using the state directory {self.state_dir} "
                              "(pass a different --state-dir)") from None
-        return fh
+        return fd
+
+    def _forget_lock(self) -> None:
+        """Close this process's descriptor for the lock without unlocking (forked child)."""
+        fd, self._lock_fd = self._lock_fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _release_lock(self) -> None:
+        _LOCKS_IN_THIS_PROCESS.discard(self)
+        self._forget_lock()
+
+    def _write(self, sql: str, values: list[object]) -> None:
+        with self._mutex:
+            try:
+                self._db.execute(sql, values)
+            except sqlite3.Error as exc:
+                full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc)
+                reason = "the disk is full" if full else str(exc)
+                raise JournalError(f"cannot write the job journal {self.path}: {reason}", full) from None
+            except UnicodeEncodeError:
+                raise JournalError(f"cannot write the job journal {self.path}: text is not valid UTF-8",
+                                   False) from None
 
     def load(self) -> list[JobRecord]:
         """Every journaled job, in submission order."""
@@ -93,21 +159,19 @@ class JobJournal:
         return [JobRecord(*row) for row in rows]
 
     def insert(self, record: JobRecord) -> None:
+        """Record a new job (JournalError if it cannot be written)."""
         values = [getattr(record, c) for c in _COLUMNS]
         marks = ", ".join("?" for _ in _COLUMNS)
-        with self._mutex:
-            self._db.execute(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})", values)
+        self._write(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({marks})", values)
 
     def update(self, record: JobRecord) -> None:
         """Store the record's current state (every column but the id)."""
         cols = [c for c in _COLUMNS if c != "job_id"]
         assignments = ", ".join(f"{c} = ?" for c in cols)
         values = [getattr(record, c) for c in cols] + [record.job_id]
-        with self._mutex:
-            self._db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", values)
+        self._write(f"UPDATE jobs SET {assignments} WHERE job_id = ?", values)
 
     def close(self) -> None:
         with self._mutex, contextlib.suppress(sqlite3.Error):
             self._db.close()
-        with contextlib.suppress(OSError):
-            self._lock_fh.close()
+        self._release_lock()

@@ -62,3 +62,5 @@ class HealthResponse(BaseModel):
     workers: list[WorkerInfo]
     index_build_seconds: float | None = None
     uptime_seconds: float
+    journal_error: str | None = Field(None, description="Why the last job-journal write failed (a full "
+                                      "disk), until a write succeeds again")

@@ -7,6 +7,13 @@ files are removed and a fresh process is forked in its place; the other slots ca
 Workers are forked (``multiprocessing`` fork context) from the process that built the reference
 index, so they share its memory copy-on-write. ``gc.freeze()`` before each fork keeps the cyclic
 garbage collector from touching (and so copying) the inherited objects.
+
+Each slot's process is forked by the slot's own supervisor thread, which lives as long as the
+process: a worker asks the kernel to kill it when that thread ends (``PR_SET_PDEATHSIG``), so
+workers die with a server killed by SIGKILL instead of living on as orphans.
+
+Journal writes that fail (a full disk) are retried with a growing pause; meanwhile the job keeps
+the state the journal holds, and the failure is logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from decon.server.jobs import JobTable
-from decon.server.journal import JobRecord
+from decon.server.journal import JobRecord, JournalError
+from decon.server.lograte import LogThrottle
 from decon.server.metrics import ServerMetrics
-from decon.server.worker import ABORT_SIGNAL, WorkerContext, remove_partial_outputs, worker_main
+from decon.server.outputs import remove_job_outputs
+from decon.server.worker import ABORT_SIGNAL, WorkerContext, worker_main
 
 _FORK = multiprocessing.get_context("fork")
 _POLL_SECONDS = 0.5
+_RETRY_MAX_SECONDS = 5.0
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -58,6 +68,7 @@ class _Slot:
         self.aborting = False
         self.thread: threading.Thread | None = None
         self.started = 0.0  # monotonic time the running job was dispatched
+        self.spawned = threading.Event()  # set once the slot's first process was forked (or failed)
 
 
 class WorkerPool:
@@ -76,16 +87,18 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._draining = False  # set once jobs are being aborted: dead workers are not replaced
         self._idle = threading.Condition(self._lock)
+        self._journal_log = LogThrottle(log)
         self.metrics = metrics
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        for slot in self._slots:
-            self._spawn(slot)
+        """Start every slot's supervisor thread; returns once each has forked its process."""
         for slot in self._slots:
             slot.thread = threading.Thread(target=self._supervise, args=(slot,), daemon=True,
                                            name=f"decon-worker-{slot.number}")
             slot.thread.start()
+        for slot in self._slots:
+            slot.spawned.wait()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no slot runs a job (call after the table stopped dispatching)."""
@@ -142,25 +155,59 @@ class WorkerPool:
 
     # ---- per-slot supervisor -----------------------------------------------------------------
     def _supervise(self, slot: _Slot) -> None:
-        while not self._stopping.is_set():
-            if slot.process is None or not slot.process.is_alive():
-                if self._draining:
-                    self._stopping.wait(_POLL_SECONDS)
-                    continue
-                self._replace(slot, "worker process died while idle")
+        try:
+            self._try_spawn(slot)
+            slot.spawned.set()
+            while not self._stopping.is_set():
+                self._supervise_once(slot)
+        finally:
+            slot.spawned.set()
+            self._retire(slot, 5.0)  # before this thread ends: its end would SIGKILL the worker
+
+    def _supervise_once(self, slot: _Slot) -> None:
+        if slot.process is None or not slot.process.is_alive():
+            if self._draining:
+                self._stopping.wait(_POLL_SECONDS)
+                return
+            self._retire(slot, 1.0, reason="worker process died while idle")
+            if not self._respawn(slot):
+                self._stopping.wait(1.0)
+                return
+        try:
             job = self.table.take(timeout=_POLL_SECONDS)
-            if job is None:
-                continue
-            if slot.process is None or not slot.process.is_alive():  # died while we waited for work
-                self.table.requeue(job.job_id)
-                continue
+        except JournalError as exc:
+            self._journal_log.say(f"Job journal: {exc.message}; no new job starts until it can be written")
+            self._stopping.wait(1.0)
+            return
+        if job is None:
+            return
+        if slot.process is None or not slot.process.is_alive():  # died while we waited for work
+            self._record(lambda: self.table.requeue(job.job_id))
+            return
+        try:
+            self._run(slot, job)
+        except Exception as exc:  # noqa: BLE001 - keep the slot alive whatever happens
+            self.log(f"Worker {slot.number}: internal error on job {job.job_id}: {exc}")
+            remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
+            with contextlib.suppress(RuntimeError, JournalError):
+                self.table.fail(job.job_id, f"internal server error: {exc}")
+            self._finish(slot)
+
+    def _record(self, transition: Callable[[], None]) -> bool:
+        """Run a job-table transition, retrying while the journal cannot be written.
+
+        Returns False if the pool began to stop first (the job then keeps its journaled state)."""
+        delay = 0.2
+        while True:
             try:
-                self._run(slot, job)
-            except Exception as exc:  # noqa: BLE001 - keep the slot alive whatever happens
-                self.log(f"Worker {slot.number}: internal error on job {job.job_id}: {exc}")
-                with contextlib.suppress(RuntimeError):
-                    self.table.fail(job.job_id, f"internal server error: {exc}")
-                self._finish(slot)
+                transition()
+                return True
+            except JournalError as exc:
+                self._journal_log.say(f"Job journal: {exc.message}; retrying until it can be written")
+                if self._stopping.is_set() or self._draining:
+                    return False
+                self._stopping.wait(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
 
     def _run(self, slot: _Slot, job: JobRecord) -> None:
         with self._lock:
@@ -194,36 +241,41 @@ class WorkerPool:
             else:
                 self.metrics.job_failed(time.monotonic() - slot.started)
         if kind == "ok":
-            self.table.complete(job.job_id, payload["output_path"], payload["purified_path"])
-            self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
-                     f"{payload['contaminated_lines']} contaminated, {payload['seconds']:.2f}s")
+            if self._record(lambda: self.table.complete(job.job_id, payload["output_path"],
+                                                        payload["purified_path"])):
+                self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
+                         f"{payload['contaminated_lines']} contaminated, {payload['seconds']:.2f}s")
+            if payload.get("long_line_count"):
+                self.log(f"Worker {slot.number} - job {job.job_id} skipped {payload['long_line_count']} line(s) "
+                         f"over max_line_bytes (line {', '.join(map(str, payload['long_lines']))})")
         else:
-            self.table.fail(job.job_id, str(payload))
-            self.log(f"Worker {slot.number} - job {job.job_id} failed: {payload}")
+            self._fail(slot, job, str(payload))
         self._finish(slot)
+
+    def _fail(self, slot: _Slot, job: JobRecord, cause: str) -> None:
+        """A failed job leaves no output, not even a report renamed before the failure."""
+        remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
+        if self._record(lambda: self.table.fail(job.job_id, cause)):
+            self.log(f"Worker {slot.number} - job {job.job_id} failed: {cause}")
 
     def _on_death(self, slot: _Slot, job: JobRecord) -> None:
         assert slot.process is not None
         slot.process.join(5)
         exitcode = slot.process.exitcode
-        remove_partial_outputs(job.job_id, [self.ctx.report_dir, self.ctx.cleaned_dir])
         if self.metrics is not None:
             if slot.aborting:
                 self.metrics.job_requeued()
             else:
                 self.metrics.job_failed(time.monotonic() - slot.started)
         if slot.aborting:
-            self.table.requeue(job.job_id)
-            self.log(f"Worker {slot.number}: job {job.job_id} interrupted by shutdown; it stays pending")
+            remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
+            if self._record(lambda: self.table.requeue(job.job_id)):
+                self.log(f"Worker {slot.number}: job {job.job_id} interrupted by shutdown; it stays pending")
         else:
-            cause = describe_exit(exitcode)
-            self.table.fail(job.job_id, cause)
-            self.log(f"Worker {slot.number} - job {job.job_id} failed: {cause}")
+            self._fail(slot, job, describe_exit(exitcode))
         self._finish(slot)
-        if self._draining or self._stopping.is_set():
-            self._retire(slot, 1.0)
-        else:
-            self._replace(slot, None)
+        self._retire(slot, 1.0)
+        self._respawn(slot)
 
     def _finish(self, slot: _Slot) -> None:
         with self._idle:
@@ -232,27 +284,44 @@ class WorkerPool:
 
     # ---- processes ---------------------------------------------------------------------------
     def _spawn(self, slot: _Slot) -> None:
+        """Fork the slot's process; called only from the slot's supervisor thread (see the module doc)."""
         parent_end, child_end = _FORK.Pipe(duplex=True)
         gc.freeze()  # inherited objects go to the permanent generation: the GC leaves their pages alone
-        process = _FORK.Process(target=worker_main, args=(child_end, self.ctx), daemon=True,
+        process = _FORK.Process(target=worker_main, args=(child_end, self.ctx, os.getpid()), daemon=True,
                                 name=f"decon-worker-{slot.number}")
-        process.start()
-        child_end.close()
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
         with self._lock:
             slot.process, slot.conn = process, parent_end
         self.log(f"Worker {slot.number} started (pid {process.pid})")
 
-    def _replace(self, slot: _Slot, reason: str | None) -> None:
+    def _try_spawn(self, slot: _Slot) -> bool:
+        if self._stopping.is_set() or self._draining:
+            return False
+        try:
+            self._spawn(slot)
+            return True
+        except OSError as exc:  # fork failed: out of memory or processes; the supervisor tries again
+            self.log(f"Worker {slot.number}: cannot start a worker process: {exc.strerror or exc}")
+            return False
+
+    def _respawn(self, slot: _Slot) -> bool:
+        """A new process in place of one that died (not while stopping)."""
+        if not self._try_spawn(slot):
+            return False
+        if self.metrics is not None:
+            self.metrics.worker_restarted()
+        return True
+
+    def _retire(self, slot: _Slot, timeout: float, reason: str | None = None) -> None:
         if reason and slot.process is not None:
             self.log(f"Worker {slot.number} (pid {slot.process.pid}): {reason} "
                      f"({describe_exit(slot.process.exitcode)}); starting a new one")
-        self._retire(slot, 1.0)
-        if not (self._stopping.is_set() or self._draining):
-            self._spawn(slot)
-            if self.metrics is not None:
-                self.metrics.worker_restarted()
-
-    def _retire(self, slot: _Slot, timeout: float) -> None:
         with self._lock:
             process, conn = slot.process, slot.conn
             slot.process, slot.conn = None, None

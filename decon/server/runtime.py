@@ -111,4 +111,5 @@ class ServerRuntime:
             "workers": pool.workers_info() if pool is not None else [],
             "index_build_seconds": self.index_build_seconds,
             "uptime_seconds": round(time.monotonic() - self.started_at, 3),
+            "journal_error": self.table.journal_error,
         }

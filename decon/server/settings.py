@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.errors import DeconError
+from decon.server.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT
 from decon.server.paths import resolve_roots
 
 STATE_SUBDIR = ".decon-server"
@@ -24,6 +26,8 @@ class ServerSettings:
     workers: int
     state_dir: str
     shutdown_grace: float
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     allowed_roots: list[Path] = field(default_factory=list)
     report_dir_generated: bool = False
     cleaned_dir_generated: bool = False
@@ -37,6 +41,12 @@ def settings_from(args: argparse.Namespace, config: DetectionConfig) -> ServerSe
         raise DeconError(f"--port must be between 0 and 65535, got {args.port}")
     if args.shutdown_grace < 0:
         raise DeconError(f"--shutdown-grace must not be negative, got {args.shutdown_grace}")
+    max_connections = getattr(args, "max_connections", DEFAULT_MAX_CONNECTIONS)
+    request_timeout = getattr(args, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
+    if max_connections < 1:
+        raise DeconError(f"--max-connections must be at least 1, got {max_connections}")
+    if not (request_timeout > 0 and math.isfinite(request_timeout)):
+        raise DeconError(f"--request-timeout must be positive, got {request_timeout}")
     if config.worker_threads < 1:
         raise DeconError(f"worker_threads must be at least 1, got {config.worker_threads}")
 
@@ -63,6 +73,7 @@ def settings_from(args: argparse.Namespace, config: DetectionConfig) -> ServerSe
         host=args.host, port=args.port, report_dir=report_dir, cleaned_dir=cleaned_dir,
         purify=bool(config.purify), workers=int(config.worker_threads),
         state_dir=os.path.abspath(state_dir), shutdown_grace=float(args.shutdown_grace),
+        max_connections=int(max_connections), request_timeout=float(request_timeout),
         allowed_roots=resolve_roots(roots), report_dir_generated=report_generated,
         cleaned_dir_generated=cleaned_generated,
     )

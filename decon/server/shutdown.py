@@ -10,6 +10,7 @@ afterwards, which ends the process with a non-zero status.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
@@ -26,9 +27,22 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose SIGINT/SIGTERM start a graceful drain instead of stopping at once."""
 
-    def __init__(self, config: uvicorn.Config, on_signal: Callable[[int], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[int], None],
+                 on_loop_start: Callable[[asyncio.AbstractEventLoop], None] | None = None,
+                 on_listening: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self._on_signal = on_signal
+        self._on_loop_start = on_loop_start
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        """uvicorn's start-up, with ``on_loop_start(loop)`` before it (before the first accept) and
+        ``on_listening()`` after it."""
+        if self._on_loop_start is not None:
+            self._on_loop_start(asyncio.get_running_loop())
+        await super().startup(sockets=sockets)
+        if self._on_listening is not None:
+            self._on_listening()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

@@ -9,6 +9,7 @@ SIGUSR1 into :class:`JobAborted`, which unwinds the job so its temporary output 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import signal
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from decon.common.config import DetectionConfig
-from decon.server.paths import is_within
+from decon.common.data_reader import DataFile
 
 ABORT_SIGNAL = signal.SIGUSR1
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class JobAborted(BaseException):
@@ -62,26 +64,31 @@ def remove_partial_outputs(job_id: str, dirs: Sequence[str | None]) -> int:
 
 
 def run_job(job_id: str, file_path: str, ctx: WorkerContext) -> dict[str, Any]:
-    """Scan one file and write its outputs; returns what the parent records about the job."""
+    """Scan one file and write its outputs; returns what the parent records about the job.
+
+    The file is opened once, checked through its descriptor (a regular file, inside the allowed
+    roots), and both the scan and the cleaned copy read through that descriptor, so swapping the
+    path (a symlink flipped, a FIFO) after the check changes nothing."""
     from decon.detect import api
 
-    if ctx.allowed_roots and not is_within(Path(os.path.realpath(file_path)), ctx.allowed_roots):
-        raise ValueError(f"file_path is outside the allowed roots: {file_path}")
     started = time.perf_counter()
-    result = api.scan_file(file_path, ctx.index, ctx.config)
-    output = None
-    if result.entries:
-        output = report_path(ctx.report_dir, job_id)
-        api.write_report(result.entries, output)
-    purified = None
-    if ctx.config.purify:
-        purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id)
-        api.write_purified(file_path, purified, result.contaminated_lines)
+    with DataFile(file_path, allowed_roots=ctx.allowed_roots) as data:
+        result = api.scan_file(data, ctx.index, ctx.config)
+        output = None
+        if result.entries:
+            output = report_path(ctx.report_dir, job_id)
+            api.write_report(result.entries, output)
+        purified = None
+        if ctx.config.purify:
+            purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id)
+            api.write_purified(data, purified, result.contaminated_lines, ctx.config.max_line_bytes)
     return {
         "output_path": output,
         "purified_path": purified,
         "lines_total": result.lines_total,
         "contaminated_lines": len(result.contaminated_lines),
+        "long_lines": [n + 1 for n in result.long_lines[:10]],
+        "long_line_count": len(result.long_lines),
         "seconds": time.perf_counter() - started,
         **job_counts(result, file_path),
     }
@@ -134,8 +141,19 @@ def _one_line(exc: BaseException) -> str:
     return f"Processing error: {detail}"
 
 
-def worker_main(conn: Connection, ctx: WorkerContext) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when the thread that forked it ends (the server was
+    killed); exit at once if the server is already gone."""
+    with contextlib.suppress(OSError, AttributeError):  # prctl is Linux-only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def worker_main(conn: Connection, ctx: WorkerContext, parent_pid: int | None = None) -> None:
     """Entry point of a worker process: serve jobs until the pipe closes or None arrives."""
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(ABORT_SIGNAL, _raise_aborted)
