@@ -1,4 +1,4 @@
-# decon: common targets. Area-specific targets live in mk/*.mk.
+# decon: common targets (setup installs the dev and ray extras: `decon ray` is tested too). Area-specific targets live in mk/*.mk.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	touch $@
 
 PYTEST_ARGS ?= -q

@@ -21,6 +21,7 @@ _COMMANDS = [
     "decon.compare.command",
     "decon.evals.command",
     "orchestrator.command",
+    "decon.ray_runner.command",
 ]
 
 

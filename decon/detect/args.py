@@ -40,11 +40,7 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
     io = parser.add_argument_group("Input and Output")
     io.add_argument("--training-dir", metavar="PATH",
                     help=f"Training data: a folder searched recursively, or a single file ({SUPPORTED_SUFFIX_HELP})")
-    io.add_argument("--content-key", metavar="KEY",
-                    help="JSON field holding the document text; a dotted path reaches nested objects [default: text]")
-    io.add_argument("--evals-dir", "--reference-input", dest="evals_dir", metavar="DIR",
-                    help="Reference (eval) set in decon's format [default: ~/.local/share/decon/references if it "
-                         "holds files, else the bundled set shipped with decon (`decon evals` shows where)]")
+    add_reference_args(io)
     io.add_argument("--report-output-dir", metavar="DIR",
                     help="Where contamination reports go [default: a new folder under /tmp, announced at start]")
     io.add_argument("--cleaned-output-dir", metavar="DIR",
@@ -61,7 +57,22 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="FILE",
                         help="YAML config file; flags given on the command line override its values "
                              f"(an annotated example ships with decon: {bundled_config('default.yaml')})")
+    add_scoring_args(parser)
 
+
+def add_reference_args(group: argparse._ActionsContainer) -> None:
+    """--content-key and --evals-dir: what to read from the training data and what to look for."""
+    group.add_argument("--content-key", metavar="KEY",
+                       help="JSON field holding the document text; a dotted path reaches nested objects "
+                            "[default: text]")
+    group.add_argument("--evals-dir", "--reference-input", dest="evals_dir", metavar="DIR",
+                       help="Reference (eval) set in decon's format [default: ~/.local/share/decon/references "
+                            "if it holds files, else the bundled set shipped with decon (`decon evals` shows "
+                            "where)]")
+
+
+def add_scoring_args(parser: argparse.ArgumentParser, *, worker_threads: bool = True) -> None:
+    """Matching, scoring, performance and reference-preprocessing options, and --verbose."""
     ms = parser.add_argument_group("Matching and Scoring")
     ms.add_argument("--tokenizer", dest="tokenizer_str", metavar="NAME",
                     help="Tokenizer: cl100k, o200k, r50k, p50k, p50k_edit or uniseg [default: cl100k]")
@@ -116,8 +127,9 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
                     help="MinHash reports carry the matching training text in training_overlap_text")
 
     perf = parser.add_argument_group("Performance")
-    perf.add_argument("--worker-threads", type=int, metavar="N",
-                      help="Worker processes [default: number of CPU cores]")
+    if worker_threads:
+        perf.add_argument("--worker-threads", type=int, metavar="N",
+                          help="Worker processes [default: number of CPU cores]")
     perf.add_argument("--no-index-cache", action="store_true", default=False,
                       help="Build the reference index from scratch and do not save it")
 
