@@ -13,12 +13,28 @@ def _row(width: int, label: str, value: str, indent: str = "   ") -> str:
     return f"│{text}{' ' * max(pad, 1)}{value} │"
 
 
+def _frame(width: int) -> tuple[str, str, str]:
+    """Top, middle and bottom rules of a box ``width`` characters wide."""
+    return "┌" + "─" * (width - 2) + "┐", "├" + "─" * (width - 2) + "┤", "└" + "─" * (width - 2) + "┘"
+
+
+def _open_box(width: int, indent: int, title: str) -> list[str]:
+    top, mid, _ = _frame(width)
+    return ["", "", top, "│" + (" " * indent + title).ljust(width - 2) + "│", mid]
+
+
+def _close_index_box(width: int, stats: IndexStats | MinHashStats) -> list[str]:
+    """The suites row and the build-time section every index table ends with."""
+    _, mid, bot = _frame(width)
+    suites = "1 suite" if stats.eval_suites == 1 else f"{stats.eval_suites} suites"
+    build = f"{stats.build_seconds:.2f}s" + (" (cached)" if stats.from_cache else "")
+    return [_row(width, "Eval datasets", suites), mid, _row(width, "Build time", build), bot]
+
+
 def index_summary_table(stats: IndexStats) -> str:
     w = 68
-    top = "┌" + "─" * (w - 2) + "┐"
-    mid = "├" + "─" * (w - 2) + "┤"
-    bot = "└" + "─" * (w - 2) + "┘"
-    lines = ["", "", top, "│" + (" " * 18 + "Reference Index Building Summary").ljust(w - 2) + "│", mid]
+    _, mid, _ = _frame(w)
+    lines = _open_box(w, 18, "Reference Index Building Summary")
     skipped = stats.skipped_duplicates + stats.skipped_min_tokens + stats.skipped_min_unique_words
     if stats.total_lines_examined > 0:
         lines.append(_row(w, "Total lines examined", f"{stats.total_lines_examined:,}"))
@@ -34,23 +50,15 @@ def index_summary_table(stats: IndexStats) -> str:
         lines.append(mid)
     lines.append(_row(w, "Unique n-grams", f"{stats.unique_ngrams:,}"))
     lines.append(_row(w, "Hot n-grams", f"{stats.hot_buckets_replaced:,}"))
-    suites = "1 suite" if stats.eval_suites == 1 else f"{stats.eval_suites} suites"
-    lines.append(_row(w, "Eval datasets", suites))
-    lines.append(mid)
-    build = f"{stats.build_seconds:.2f}s" + (" (cached)" if stats.from_cache else "")
-    lines.append(_row(w, "Build time", build))
-    lines.append(bot)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _close_index_box(w, stats)) + "\n"
 
 
 def detection_summary_table(*, index_seconds: float, detection_seconds: float, total_seconds: float,
                             lines_processed: int, contaminated_matches: int, contaminated_documents: int,
                             skipped: dict[str, int] | None = None) -> str:
     w = 45
-    top = "┌" + "─" * (w - 2) + "┐"
-    mid = "├" + "─" * (w - 2) + "┤"
-    bot = "└" + "─" * (w - 2) + "┘"
-    lines = ["", "", top, "│" + (" " * 5 + "Contamination Detection Results").ljust(w - 2) + "│", mid]
+    _, mid, bot = _frame(w)
+    lines = _open_box(w, 5, "Contamination Detection Results")
     lines.append(_row(w, "Training lines", f"{lines_processed:,}", indent=" "))
     micros = detection_seconds * 1e6 / lines_processed if lines_processed else 0.0
     if micros >= 1000:
@@ -77,10 +85,8 @@ def detection_summary_table(*, index_seconds: float, detection_seconds: float, t
 
 def minhash_summary_table(stats: MinHashStats) -> str:
     w = 68
-    top = "┌" + "─" * (w - 2) + "┐"
-    mid = "├" + "─" * (w - 2) + "┤"
-    bot = "└" + "─" * (w - 2) + "┘"
-    lines = ["", "", top, "│" + (" " * 16 + "MinHash Reference Index Summary").ljust(w - 2) + "│", mid]
+    _, mid, _ = _frame(w)
+    lines = _open_box(w, 16, "MinHash Reference Index Summary")
     lines.append(_row(w, "Total lines examined", f"{stats.total_lines_examined:,}"))
     lines.append(_row(w, "Records indexed", f"{stats.lines_indexed:,}"))
     if stats.skipped_empty:
@@ -88,10 +94,4 @@ def minhash_summary_table(stats: MinHashStats) -> str:
     lines.append(mid)
     lines.append(_row(w, "Permutations", f"{stats.num_perm:,}"))
     lines.append(_row(w, "Band entries", f"{stats.band_entries:,}"))
-    suites = "1 suite" if stats.eval_suites == 1 else f"{stats.eval_suites} suites"
-    lines.append(_row(w, "Eval datasets", suites))
-    lines.append(mid)
-    build = f"{stats.build_seconds:.2f}s" + (" (cached)" if stats.from_cache else "")
-    lines.append(_row(w, "Build time", build))
-    lines.append(bot)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _close_index_box(w, stats)) + "\n"
