@@ -6,12 +6,10 @@ stand-in with the same command line while the real server is unavailable.
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import hashlib
 import importlib.util
 import json
-import lzma
 import os
 import random
 import re
@@ -24,13 +22,13 @@ import time
 from pathlib import Path
 
 import pytest
-import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.naming import output_names  # noqa: E402
 from orchestrator.partition import owner_of  # noqa: E402
+from tests.compression import compress_for  # noqa: E402
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -87,16 +85,7 @@ class Dataset:
 
     @staticmethod
     def encode(rel: str, docs: list[dict]) -> bytes:
-        raw = "".join(json.dumps(d) + "\n" for d in docs).encode()
-        if rel.endswith(".gz"):
-            return gzip.compress(raw)
-        if rel.endswith((".zst", ".zstd")):
-            return zstandard.ZstdCompressor().compress(raw)
-        if rel.endswith(".bz2"):
-            return bz2.compress(raw)
-        if rel.endswith(".xz"):
-            return lzma.compress(raw)
-        return raw
+        return compress_for(rel, "".join(json.dumps(d) + "\n" for d in docs).encode())
 
     def write_evals(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,8 @@ real orchestrator + `decon server` on the same prefix (every output key and its 
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import json
-import lzma
 import os
 import random
 import re
@@ -23,12 +21,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-import zstandard
 from moto.server import ThreadedMotoServer
 from ray import cluster_utils as ray_cluster_utils  # the ray extra: installed by `make setup`
 
 from decon.detect.report import purified_names, report_names
 from orchestrator.naming import output_names
+from tests.compression import compress_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "decon-ray"
@@ -46,16 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def encode(rel: str, raw: bytes) -> bytes:
-    if rel.endswith(".gz"):
-        return gzip.compress(raw)
-    if rel.endswith((".zst", ".zstd")):
-        return zstandard.ZstdCompressor().compress(raw)
-    if rel.endswith(".bz2"):
-        return bz2.compress(raw)
-    if rel.endswith(".xz"):
-        return lzma.compress(raw)
-    return raw
+encode = compress_for
 
 
 class Corpus:

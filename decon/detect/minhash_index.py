@@ -150,10 +150,6 @@ def band_keys(signatures: np.ndarray, num_bands: int, band_size: int) -> np.ndar
     return h
 
 
-def exact_signature(text_hash: np.uint64, num_perm: int) -> np.ndarray:
-    return np.full(num_perm, text_hash, dtype=np.uint64)
-
-
 # ---------------------------------------------------------------------------------------------
 # The index
 # ---------------------------------------------------------------------------------------------
