@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 import decon.detect.index_cache as ic
 from decon.cli import main
 from decon.common.config import DetectionConfig
+from decon.detect import index_build
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EVAL_FILE = FIXTURES / "test-reference" / "question_answer_reference.jsonl"
@@ -47,15 +51,15 @@ def training(tmp_path) -> Path:
 
 @pytest.fixture
 def builds(monkeypatch) -> list[DetectionConfig]:
-    """Records every real index build done through the cache layer."""
+    """Records every real index build (each runs in a child process) done through the cache layer."""
     calls: list[DetectionConfig] = []
-    real = ic.build_index
+    real = index_build.build_files
 
-    def counting(config, *, progress=True):
+    def counting(config, dest, **kw):
         calls.append(config)
-        return real(config, progress=progress)
+        return real(config, dest, **kw)
 
-    monkeypatch.setattr(ic, "build_index", counting)
+    monkeypatch.setattr(index_build, "build_files", counting)
     return calls
 
 
@@ -258,3 +262,56 @@ def test_meta_json_is_plain_json(cache_dir, evals):
     doc = json.loads((_entries(cache_dir)[0] / ic.META_FILE).read_text())
     assert doc["format"] == ic.CACHE_FORMAT_VERSION
     assert set(doc) >= {"meta", "stats", "arrays"}
+
+
+# ---- the build runs in a child process ------------------------------------------------------------
+
+def test_build_without_cache_maps_arrays_and_leaves_no_temp_folder(evals, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    index = ic.load_or_build_index(_config(evals), use_cache=False, progress=False)
+    assert not index.stats.from_cache and index.stats.lines_indexed > 0
+    def is_mapped(a: np.ndarray) -> bool:
+        while a is not None and not isinstance(a, mmap.mmap):
+            a = getattr(a, "base", None)
+        return a is not None
+
+    big = [a for a in index.arrays.values() if a.size]
+    assert big and all(is_mapped(a) and not a.flags.writeable for a in big)  # the child's files, read-only
+    assert not any(tmp_path.glob("decon-index-*"))  # the hand-over folder is gone
+
+
+def test_child_build_imports_only_the_builder():
+    """The build process must not carry the scanners' weight (numba, datasketch for SIMPLE)."""
+    code = ("import sys; from decon.detect.index_build import builder; builder('simple'); "
+            "print(sorted(m for m in ('numba', 'datasketch', 'decon.detect.detection') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_builders_table_matches_the_detectors():
+    from decon.detect.detector import MODES, detector_for
+
+    for mode in MODES:
+        assert index_build.builder(mode) is detector_for(DetectionConfig(mode=mode)).build
+
+
+def test_bad_reference_file_is_one_line_error_from_the_child(tmp_path, training):
+    evals = tmp_path / "bad-evals"
+    evals.mkdir()
+    (evals / "broken.jsonl").write_text('{"doc_id": 1, "question": "q"}\nnot json\n')
+    proc = subprocess.run([sys.executable, "-m", "decon", "detect", "--training-dir", str(training),
+                           "--evals-dir", str(evals), "--report-output-dir", str(tmp_path / "out"),
+                           "--no-index-cache"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{evals / 'broken.jsonl'}:2: invalid JSON" in proc.stderr
+
+
+def test_a_killed_build_process_is_reported():
+    with pytest.raises(RuntimeError, match="killed by signal SIGKILL"):
+        index_build._parse_reply(b"", -9)
+    with pytest.raises(RuntimeError, match="exited with code 1"):
+        index_build._parse_reply(b"garbage", 1)

@@ -1053,3 +1053,17 @@ def test_fast_expansion_equals_stepwise_walk():
         b = expand_cluster_stepwise(hit, qid, sets.__getitem__, max_misses)
         assert (a.full_matches(), a.full_bounds(), a.end_idx) == (b.matches, b.bounds, b.end_idx), (trial, qid, hit,
                                                                                            max_misses)
+
+
+def test_sequence_hashes_equal_sequence_hash_per_row():
+    from decon.common.ngram_hash import sequence_hash, sequence_hashes
+
+    rng = np.random.default_rng(3)
+    lens = rng.integers(0, 200, size=400)
+    lens[:4] = [0, 1, 5, 0]
+    ptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=ptr[1:])
+    flat = rng.integers(0, 200_000, size=int(ptr[-1]))
+    expected = [sequence_hash(flat[ptr[i]:ptr[i + 1]]) if lens[i] else 0 for i in range(len(lens))]
+    assert sequence_hashes(flat, ptr).tolist() == [int(x) for x in expected]
+    assert sequence_hashes(flat[:0], np.zeros(3, dtype=np.int64)).tolist() == [0, 0]

@@ -51,6 +51,31 @@ def sequence_hash(tokens: np.ndarray) -> np.uint64:
     return ngram_hashes(tokens, len(tokens))[0]
 
 
+def sequence_hashes(flat: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """``sequence_hash`` of every sequence stored back to back in ``flat`` (boundaries ``ptr``);
+    empty sequences get 0. Vectorised over the sequences: one step per token position, each step
+    on the sequences at least that long (sorted longest first, so they are a prefix)."""
+    lengths = np.diff(ptr)
+    out = np.zeros(len(lengths), dtype=np.uint64)
+    if len(lengths) == 0:
+        return out
+    order = np.argsort(-lengths, kind="stable")
+    lens = lengths[order]
+    starts = np.asarray(ptr[:-1])[order]
+    t = np.asarray(flat).astype(np.uint64, copy=False)
+    seed = np.uint64(0x243F6A8885A308D3)
+    with np.errstate(over="ignore"):
+        h = (lens.astype(np.uint64) + np.uint64(1)) * seed  # ngram_seed(len) for every sequence
+        active = np.searchsorted(-lens, -np.arange(int(lens[0])), side="left")  # count of lens > k
+        for k in range(int(lens[0])):
+            m = int(active[k])  # sequences longer than k
+            hk = h[:m]
+            hk ^= t[starts[:m] + k] * _GOLDEN
+            _mix(hk)
+    out[order] = np.where(lens > 0, h, np.uint64(0))
+    return out
+
+
 def flat_ngram_hashes(flat: np.ndarray, ptr: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hash the n-grams of many sequences stored back to back.
 

@@ -32,17 +32,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from decon.common.config import DetectionConfig
 from decon.common.file_io import find_data_files
-from decon.detect.detector import MINHASH, SIMPLE, detector_for
+from decon.detect import index_build
+from decon.detect.detector import MINHASH, SIMPLE
+from decon.detect.index_store import CACHE_FORMAT_VERSION, META_FILE, TMP_PREFIX, read_entry, save_index
 
-#: Bump when the on-disk layout changes.
-CACHE_FORMAT_VERSION = 1
+__all__ = ["CACHE_FORMAT_VERSION", "META_FILE", "build_index", "cache_key", "cache_root", "entries", "evict",
+           "load_entry", "load_or_build_index", "save_index"]
+
 DEFAULT_MAX_ENTRIES = 4
-META_FILE = "meta.json"
-_TMP_PREFIX = ".tmp-"
+_TMP_PREFIX = TMP_PREFIX
 _TRASH_PREFIX = ".trash-"
 _HASH_CHUNK = 1 << 20
 
@@ -134,69 +134,11 @@ def cache_key(config: DetectionConfig) -> str:
 # Reading and writing entries
 # ---------------------------------------------------------------------------------------------
 
-def _array_file(name: str) -> str:
-    return name + ".npy"
-
-
-def save_index(index: Any, dest: Path) -> None:
-    """Write ``index`` as a cache entry at ``dest`` (a new folder: temp folder + rename).
-
-    Raises FileExistsError when another process put an entry there first (its copy is kept).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; entries follow the umask like files
-        manifest = {}
-        for name, arr in index.arrays.items():
-            a = np.ascontiguousarray(arr)
-            if a.dtype.hasobject:
-                raise TypeError(f"index array {name!r} holds Python objects; cannot cache it")
-            np.save(tmp / _array_file(name), a, allow_pickle=False)
-            manifest[name] = {"dtype": a.dtype.str, "shape": list(a.shape)}
-        doc = {"format": CACHE_FORMAT_VERSION, "meta": index.meta, "stats": index.stats.to_dict(),
-               "arrays": manifest, "created": time.time()}
-        with open(tmp / META_FILE, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.rename(tmp, dest)  # atomic; fails if dest exists (non-empty folder)
-        except OSError as exc:
-            if dest.is_dir():
-                raise FileExistsError(str(dest)) from exc
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_array(path: Path) -> np.ndarray:
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError:
-        # numpy cannot memory-map zero-size arrays; those are tiny, read them.
-        arr = np.load(path, allow_pickle=False)
-    # A plain ndarray view of the mapping: same pages, no np.memmap overhead on every operation.
-    return np.asarray(arr)
-
-
 def load_entry(entry: Path) -> Any:
     """Load a cache entry (arrays memory-mapped read-only). Raises on any inconsistency."""
-    with open(entry / META_FILE, encoding="utf-8") as f:
-        doc = json.load(f)
-    if doc.get("format") != CACHE_FORMAT_VERSION:
-        raise ValueError(f"cache format {doc.get('format')} != {CACHE_FORMAT_VERSION}")
-    arrays: dict[str, np.ndarray] = {}
-    for name, info in doc["arrays"].items():
-        arr = _load_array(entry / _array_file(name))
-        if arr.dtype.str != info["dtype"] or list(arr.shape) != info["shape"]:
-            raise ValueError(f"array {name} does not match the manifest")
-        arrays[name] = arr
-    det = MINHASH if doc["meta"].get("kind") == "minhash" else SIMPLE
-    return det.load(arrays, doc["meta"], doc["stats"])
+    arrays, meta, stats = read_entry(entry)
+    det = MINHASH if meta.get("kind") == "minhash" else SIMPLE
+    return det.load(arrays, meta, stats)
 
 
 def _touch(entry: Path) -> None:
@@ -261,8 +203,41 @@ def evict(root: Path, keep: int, *, protect: Path | None = None) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 def build_index(config: DetectionConfig, *, progress: bool = True) -> Any:
-    """Build the index of the detector ``config.mode`` names, without the cache."""
-    return detector_for(config).build(config, progress=progress)
+    """Build the index of the detector ``config.mode`` names, without the cache.
+
+    The build runs in a child process (``index_build``) that writes the arrays to a temporary
+    folder; they are mapped here and the folder is removed (the mapping keeps the pages)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="decon-index-") as tmp:
+        outcome = index_build.build_files(config, Path(tmp) / "index", progress=progress)
+        index = load_entry(outcome.path)
+    index.stats.build_seconds = time.perf_counter() - started
+    return index
+
+
+def _build_into(config: DetectionConfig, entry: Path, progress: bool) -> Any:
+    """Build the index into the cache entry ``entry`` and load it from there; if the cache is not
+    writable, the index is built into a temporary folder instead (one warning)."""
+    def say(msg: str) -> None:
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="decon-index-") as tmp:
+        outcome = index_build.build_files(config, entry, fallback=Path(tmp) / "index", progress=progress)
+        index = load_entry(outcome.path)
+    index.stats.build_seconds = time.perf_counter() - started
+    if outcome.status == "fallback":
+        _warn_once(f"write:{entry.parent}", f"index cache directory {entry.parent} is not writable "
+                                            f"({outcome.error}); continuing without the index cache")
+        return index
+    if outcome.status == "exists":
+        say(f"Reference index built; another process cached it first: {entry}")
+    else:
+        say(f"Reference index built and saved to cache: {entry}")
+    _touch(entry)
+    evict(entry.parent, max_entries(), protect=entry)
+    return index
 
 
 def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, progress: bool = True) -> Any:
@@ -270,15 +245,8 @@ def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, prog
     (and saved). ``use_cache=False`` builds without reading or writing the cache."""
     if not use_cache:
         return build_index(config, progress=progress)
-
-    def say(msg: str) -> None:
-        if progress:
-            print(msg, file=sys.stderr, flush=True)
-
     started = time.perf_counter()
-    root = cache_root()
-    key = cache_key(config)
-    entry = root / key
+    entry = cache_root() / cache_key(config)
     if (entry / META_FILE).is_file():
         try:
             index = load_entry(entry)
@@ -289,20 +257,8 @@ def load_or_build_index(config: DetectionConfig, *, use_cache: bool = True, prog
             _touch(entry)
             index.stats.from_cache = True
             index.stats.build_seconds = time.perf_counter() - started
-            say(f"Reference index loaded from cache: {entry} ({index.stats.build_seconds:.2f}s)")
+            if progress:
+                print(f"Reference index loaded from cache: {entry} ({index.stats.build_seconds:.2f}s)",
+                      file=sys.stderr, flush=True)
             return index
-
-    index = build_index(config, progress=progress)
-    try:
-        save_index(index, entry)
-    except FileExistsError:
-        say(f"Reference index built; another process cached it first: {entry}")
-        _touch(entry)
-    except (OSError, TypeError, ValueError) as exc:
-        _warn_once(f"write:{root}", f"index cache directory {root} is not writable ({exc}); "
-                                    "continuing without the index cache")
-        return index
-    else:
-        say(f"Reference index built and saved to cache: {entry}")
-    evict(root, max_entries(), protect=entry)
-    return index
+    return _build_into(config, entry, progress)

@@ -31,7 +31,7 @@ from datasketch.minhash import _fmix
 
 from decon.common.config import DetectionConfig
 from decon.common.file_io import find_data_files
-from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash
+from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash, sequence_hashes
 from decon.common.progress import progress_bar
 from decon.common.string_table import StringTable
 from decon.common.text import clean_text
@@ -265,8 +265,8 @@ def text_signatures(perm: Permutations, tk: TextKeys) -> tuple[np.ndarray, np.nd
     present = tk.present()
     p = perm.params
     if not p.exact:
-        hashes = [sequence_hash(tk.flat[tk.ptr[i]:tk.ptr[i + 1]]) for i in present.tolist()]
-        return np.repeat(np.asarray(hashes, dtype=np.uint64).reshape(-1, 1), p.num_perm, axis=1), present
+        hashes = sequence_hashes(tk.flat, tk.ptr)[present]
+        return np.repeat(hashes.reshape(-1, 1), p.num_perm, axis=1), present
     sub_ptr = np.zeros(len(present) + 1, dtype=np.int64)
     np.cumsum(np.diff(tk.kptr)[present], out=sub_ptr[1:])  # empty segments hold no keys
     return perm.signatures(tk.keys, sub_ptr), present

@@ -23,7 +23,7 @@ import orjson
 from decon.common.config import DetectionConfig
 from decon.common.data_reader import DataFileError, iter_lines
 from decon.common.file_io import find_data_files
-from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash
+from decon.common.ngram_hash import flat_ngram_hashes, sequence_hashes
 from decon.common.progress import progress_bar
 from decon.common.string_table import StringTable
 from decon.common.text import clean_text
@@ -211,8 +211,14 @@ class ReferenceIndex:
 # Building
 # ---------------------------------------------------------------------------------------------
 
-def parse_reference_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tuple[int, int, dict]]) -> int:
-    """Append (file_idx, line_num, record) for each data line; returns lines seen."""
+def parse_reference_file(path: Path, file_idx: int, config: DetectionConfig, out: list[tuple[int, int, dict]],
+                         shared: dict[str, str] | None = None) -> int:
+    """Append (file_idx, line_num, record) for each data line; returns lines seen.
+
+    With ``shared``, equal question, answer and passage strings become one object (eval sets
+    repeat a passage for each of its questions and a question for each answer choice), so the
+    parsed records take a fraction of the memory.
+    """
     fallback = path.name[: -len(path.suffix)] if path.suffix else path.name
     n = 0
     try:
@@ -234,12 +240,20 @@ def parse_reference_file(path: Path, file_idx: int, config: DetectionConfig, out
                 raise DeconError(f"{path}:{line_num + 1}: missing or invalid doc_id in reference record")
             if "eval_key" not in obj or not isinstance(obj.get("eval_key"), str):
                 obj["eval_key"] = obj["eval_name"] if isinstance(obj.get("eval_name"), str) else fallback
+            if shared is not None:
+                for key in _TEXT_FIELDS:
+                    value = obj.get(key)
+                    if isinstance(value, str):
+                        obj[key] = shared.setdefault(value, value)
             out.append((file_idx, line_num, obj))
     except DataFileError as exc:
         raise DeconError(f"cannot read reference file {exc}") from None
     except UnicodeDecodeError as exc:
         raise DeconError(f"cannot read reference file {path}: {exc}") from None
     return n
+
+
+_TEXT_FIELDS = ("question", "answer", "passage")
 
 
 def _str_or(value: Any, default: str = "") -> str:
@@ -349,8 +363,9 @@ def _take(r: Ragged, rows: np.ndarray) -> Ragged:
     np.cumsum(lengths, out=ptr[1:])
     if ptr[-1] == 0:
         return Ragged(np.empty(0, dtype=r.values.dtype), ptr)
-    starts = np.repeat(r.ptr[:-1][rows] - ptr[:-1], lengths)
-    return Ragged(r.values[np.arange(ptr[-1]) + starts], ptr)
+    idx = np.repeat(r.ptr[:-1][rows] - ptr[:-1], lengths)
+    idx += np.arange(ptr[-1])  # in place: one temporary fewer
+    return Ragged(r.values[idx], ptr)
 
 
 def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceIndex:
@@ -363,51 +378,98 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     tok = get_tokenizer(config.tokenizer_str)
     threads = max(1, int(config.worker_threads or 1))
     stats = IndexStats(files_processed=len(files))
-    punct = config.punctuation_chars
 
+    parsed = _Parsed.of(_parse_all(files, config, progress), config)
+    texts = {name: _Texts.build(per_rec, tok, threads) for name, per_rec in parsed.inputs().items()}
+    records = _select_records(parsed, _token_ok(parsed, texts, tok, config), config, stats)
+    kept = np.array([r.raw_idx for r in records], dtype=np.int64)
+    # The raw records and the texts of dropped records are garbage from here on: free them
+    # before the arrays are assembled, so their memory is reused rather than added to.
+    del parsed
+
+    arrays, meta = _assemble(records, config, {k: t.select(kept) for k, t in texts.items()}, stats)
+    meta["reference_files"] = [f.name for f in files]
+    stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
+                                  + stats.skipped_min_unique_words)
+    stats.build_seconds = time.perf_counter() - started
+    return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
+
+
+def _parse_all(files: list[Path], config: DetectionConfig, progress: bool) -> list[tuple[int, int, dict]]:
     raw: list[tuple[int, int, dict]] = []
+    shared: dict[str, str] = {}
     with progress_bar(len(files), "Reference files", enabled=progress) as bar:
         for i, f in enumerate(files):
-            parse_reference_file(f, i, config, raw)
+            parse_reference_file(f, i, config, raw, shared)
             bar.advance()
+    return raw
 
-    # Clean and tokenise each distinct text once (eval sets repeat passages and questions a lot).
-    cleaner = _Cleaner(punct)
-    q_clean = [cleaner(_str_or(r.get("question"))) for _, _, r in raw]
-    a_clean = [cleaner(_str_or(r.get("answer"))) for _, _, r in raw]
-    p_clean = [cleaner(_str_or(r.get("passage"))) for _, _, r in raw]
-    has_answer_field = [("answer" in r) for _, _, r in raw]
 
-    # A record's token count is the sum over its parts: tokens never span the single space that
-    # joins cleaned parts, so this equals counting the joined text as upstream does.
-    q_in = [q or None for q in q_clean]
-    a_in = [a if (config.index_answers and has_answer_field[k] and a) else None for k, a in enumerate(a_clean)]
-    p_in = [p if (config.index_passages and p) else None for p in p_clean]
-    texts: dict[str, _Texts] = {}
-    for name, per_rec in (("q", q_in), ("a", a_in), ("p", p_in)):
-        texts[name] = _Texts.build(per_rec, tok, threads)
+@dataclass
+class _Parsed:
+    """Every reference line, parsed, with its cleaned texts (build-time only).
 
-    def words(k: int) -> list[str]:
-        return [w for part in (p_in[k], q_in[k], a_in[k]) if part for w in part.split()]
+    ``*_in`` are the texts that get indexed: None where a record has none or the role is off.
+    A record's token count is the sum over its parts: tokens never span the single space that
+    joins cleaned parts, so this equals counting the joined text as upstream does.
+    """
 
-    token_ok = np.ones(len(raw), dtype=bool)
-    if config.eval_min_token_length > 0:
-        if config.tokenizer_str == "word":
-            counts = np.array([len(words(k)) for k in range(len(raw))], dtype=np.int64)
-        else:
-            space = np.fromiter(tok.space_token_ids, dtype=np.int64) if tok.space_token_ids else _EMPTY_I64
-            counts = np.zeros(len(raw), dtype=np.int64)
-            for t in texts.values():
-                counts += t.per_record(t.nonspace_counts(space))
-        token_ok = counts >= config.eval_min_token_length
+    raw: list[tuple[int, int, dict]]
+    q_clean: list[str]
+    a_clean: list[str]
+    p_clean: list[str]
+    has_answer_field: list[bool]
+    q_in: list[str | None]
+    a_in: list[str | None]
+    p_in: list[str | None]
 
+    @classmethod
+    def of(cls, raw: list[tuple[int, int, dict]], config: DetectionConfig) -> _Parsed:
+        # Clean each distinct text once (eval sets repeat passages and questions a lot).
+        cleaner = _Cleaner(config.punctuation_chars)
+        q_clean = [cleaner(_str_or(r.get("question"))) for _, _, r in raw]
+        a_clean = [cleaner(_str_or(r.get("answer"))) for _, _, r in raw]
+        p_clean = [cleaner(_str_or(r.get("passage"))) for _, _, r in raw]
+        has_answer = [("answer" in r) for _, _, r in raw]
+        return cls(
+            raw, q_clean, a_clean, p_clean, has_answer,
+            q_in=[q or None for q in q_clean],
+            a_in=[a if (config.index_answers and has_answer[k] and a) else None for k, a in enumerate(a_clean)],
+            p_in=[p if (config.index_passages and p) else None for p in p_clean],
+        )
+
+    def inputs(self) -> dict[str, list[str | None]]:
+        return {"q": self.q_in, "a": self.a_in, "p": self.p_in}
+
+    def words(self, k: int) -> list[str]:
+        return [w for part in (self.p_in[k], self.q_in[k], self.a_in[k]) if part for w in part.split()]
+
+
+def _token_ok(parsed: _Parsed, texts: dict[str, _Texts], tok: Tokenizer, config: DetectionConfig) -> np.ndarray:
+    """Per record: has it at least ``eval_min_token_length`` tokens (spaces not counted)?"""
+    n = len(parsed.raw)
+    if config.eval_min_token_length <= 0:
+        return np.ones(n, dtype=bool)
+    if config.tokenizer_str == "word":
+        counts = np.array([len(parsed.words(k)) for k in range(n)], dtype=np.int64)
+    else:
+        space = np.fromiter(tok.space_token_ids, dtype=np.int64) if tok.space_token_ids else _EMPTY_I64
+        counts = np.zeros(n, dtype=np.int64)
+        for t in texts.values():
+            counts += t.per_record(t.nonspace_counts(space))
+    return counts >= config.eval_min_token_length
+
+
+def _select_records(parsed: _Parsed, token_ok: np.ndarray, config: DetectionConfig,
+                    stats: IndexStats) -> list[_Record]:
+    """The records that pass the filters (token count, unique words, fingerprint dedup, a question)."""
     seen_fp: set[tuple[str, str]] = set()
     records: list[_Record] = []
-    for k, (file_idx, line_num, r) in enumerate(raw):
+    for k, (file_idx, line_num, r) in enumerate(parsed.raw):
         if not token_ok[k]:
             stats.skipped_min_tokens += 1
             continue
-        if config.eval_min_unique_word_count > 0 and len(set(words(k))) < config.eval_min_unique_word_count:
+        if config.eval_min_unique_word_count > 0 and len(set(parsed.words(k))) < config.eval_min_unique_word_count:
             stats.skipped_min_unique_words += 1
             continue
         fp = r.get("fingerprint") if isinstance(r.get("fingerprint"), str) else None
@@ -419,32 +481,29 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
             seen_fp.add(key)
         if not _str_or(r.get("question")):
             continue
-        a_processed = config.index_answers and has_answer_field[k] and bool(_str_or(r.get("answer")))
-        p_processed = config.index_passages and bool(_str_or(r.get("passage")))
-        is_correct = r.get("is_correct")
-        records.append(_Record(
-            raw_idx=k,
-            doc_id=int(r["doc_id"]) & 0xFFFFFFFF,
-            eval_key=r["eval_key"],
-            line_num=line_num,
-            file_idx=file_idx,
-            eval_instance_index=_uint_or(r.get("eval_instance_index"), line_num),
-            fingerprint=fp,
-            is_correct=is_correct if isinstance(is_correct, bool) else None,
-            split=r.get("split") if isinstance(r.get("split"), str) else None,
-            q_clean=q_clean[k],
-            a_clean=a_clean[k] if a_processed else None,
-            p_clean=p_clean[k] if p_processed else None,
-        ))
-    kept = np.array([r.raw_idx for r in records], dtype=np.int64)
-    del raw, q_clean, a_clean, p_clean
+        records.append(_record(k, file_idx, line_num, r, parsed, config, fp))
+    return records
 
-    arrays, meta = _assemble(records, config, {k: t.select(kept) for k, t in texts.items()}, stats)
-    meta["reference_files"] = [f.name for f in files]
-    stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
-                                  + stats.skipped_min_unique_words)
-    stats.build_seconds = time.perf_counter() - started
-    return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
+
+def _record(k: int, file_idx: int, line_num: int, r: dict, parsed: _Parsed, config: DetectionConfig,
+            fp: str | None) -> _Record:
+    a_processed = config.index_answers and parsed.has_answer_field[k] and bool(_str_or(r.get("answer")))
+    p_processed = config.index_passages and bool(_str_or(r.get("passage")))
+    is_correct = r.get("is_correct")
+    return _Record(
+        raw_idx=k,
+        doc_id=int(r["doc_id"]) & 0xFFFFFFFF,
+        eval_key=r["eval_key"],
+        line_num=line_num,
+        file_idx=file_idx,
+        eval_instance_index=_uint_or(r.get("eval_instance_index"), line_num),
+        fingerprint=fp,
+        is_correct=is_correct if isinstance(is_correct, bool) else None,
+        split=r.get("split") if isinstance(r.get("split"), str) else None,
+        q_clean=parsed.q_clean[k],
+        a_clean=parsed.a_clean[k] if a_processed else None,
+        p_clean=parsed.p_clean[k] if p_processed else None,
+    )
 
 
 def sorted_unique(x: np.ndarray) -> np.ndarray:
@@ -512,6 +571,11 @@ def _weighted_unique(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarra
     return v[starts], np.add.reduceat(w, starts)
 
 
+def _ragged_hashes(r: Ragged) -> np.ndarray:
+    """The whole-sequence key of every row of ``r``."""
+    return sequence_hashes(r.values, r.ptr)
+
+
 def _with_empty_row(r: Ragged) -> Ragged:
     """``r`` plus one empty row at the end (row -1 then reads as empty)."""
     return Ragged(r.values, np.append(r.ptr, r.ptr[-1]))
@@ -522,113 +586,187 @@ def _rows_for(r: Ragged, text_of: np.ndarray) -> Ragged:
     return _take(_with_empty_row(r), np.where(text_of >= 0, text_of, len(r)))
 
 
+@dataclass
+class _Roles:
+    """The three roles' texts of the kept records, plus what every stage needs to know of them."""
+
+    q: _Texts
+    a: _Texts
+    p: _Texts
+    config: DetectionConfig
+
+    def __post_init__(self) -> None:
+        self.q_len, self.a_len, self.p_len = self.q.lengths(), self.a.lengths(), self.p.lengths()
+        self.q_valid = self.q_len > 0
+        self.has_a_tok = self.a_len > 0
+        self.has_p_tok = self.p_len > 0
+        # answers long enough for answer n-grams (per distinct text, then per record)
+        at_len = np.diff(self.a.tokens.ptr)
+        self.a_text_ng = ((at_len > self.config.short_answer_token_threshold)
+                          & (at_len >= self.config.answer_ngram_size))
+        self.a_ng_rec_ok = (self.a.per_record(self.a_text_ng) if len(self.a_text_ng)
+                            else np.zeros(len(self.q.of), bool))
+
+
+@dataclass
+class _Docs:
+    """Document slots: doc_id -> slot in first-seen order of indexed records; ``fr`` is the final
+    (last) record of each slot."""
+
+    rec_slot: np.ndarray
+    fr: np.ndarray
+
+    @property
+    def total(self) -> np.float32:
+        return np.float32(len(self.fr))
+
+
+@dataclass
+class _Grams:
+    """n-gram ids (first-seen order) and the sorted distinct ids of every distinct text."""
+
+    uniq: np.ndarray
+    id_of_uniq: np.ndarray
+    q_text_ids: Ragged
+    a_text_ids: Ragged
+    p_text_ids: Ragged
+
+    @property
+    def n_ids(self) -> int:
+        return len(self.uniq)
+
+
 def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, _Texts],
               stats: IndexStats) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    n_rec = len(records)
-    q, a, p = texts["q"], texts["a"], texts["p"]
-    q_len, a_len, p_len = q.lengths(), a.lengths(), p.lengths()
-    q_valid = q_len > 0
-    has_a_tok = a_len > 0
-    has_p_tok = p_len > 0
-
-    stats.lines_indexed = int(q_valid.sum())
+    """Freeze the kept records into the index arrays (see ``ReferenceIndex`` for their names)."""
+    roles = _Roles(texts["q"], texts["a"], texts["p"], config)
+    stats.lines_indexed = int(roles.q_valid.sum())
     if stats.lines_indexed == 0:
         raise DeconError(
             f"No evaluation data was indexed: {stats.files_processed} files, 0 records passed the filters "
             f"(min {config.eval_min_token_length} tokens, min {config.eval_min_unique_word_count} unique words)"
             f" in {config.resolved_evals_dir()}")
+    docs = _doc_slots(records, roles.q_valid)
+    grams = _ngram_ids(roles)
+    stats.unique_ngrams = grams.n_ids
+    arrays: dict[str, np.ndarray] = {"ngram.keys": grams.uniq, "ngram.ids": grams.id_of_uniq.astype(np.int32)}
+    arrays.update(_question_arrays(roles, docs, grams, stats))
+    tok_keys, tok_freq, text_tokens = _token_frequencies(roles)
+    arrays.update(_answer_arrays(roles, docs, grams, text_tokens["a"], tok_keys, tok_freq))
+    del tok_keys, tok_freq
+    passage_idf, text_p_idf_total = _passage_idf(roles, docs, grams)
+    arrays["passage.ngram_idf"] = passage_idf
+    arrays.update(_doc_arrays(roles, docs, records, text_p_idf_total))
+    arrays.update(_row_arrays(roles, docs, grams, text_tokens))
+    eval_keys = list(dict.fromkeys(r.eval_key for r in records))
+    stats.eval_suites = len(eval_keys)
+    arrays.update(_record_arrays([records[i] for i in docs.fr], eval_keys))
+    meta = {"tokenizer": config.tokenizer_str, "eval_keys": eval_keys, "total_docs": float(docs.total),
+            "ngram_size": config.ngram_size, "answer_ngram_size": config.answer_ngram_size,
+            "passage_ngram_size": config.passage_ngram_size}
+    return arrays, meta
 
-    # ---- document slots: doc_id -> slot, in first-seen order of indexed records ------------
+
+def _doc_slots(records: list[_Record], q_valid: np.ndarray) -> _Docs:
     slot_of_doc: dict[int, int] = {}
-    rec_slot = np.full(n_rec, -1, dtype=np.int64)
-    for i in np.flatnonzero(q_valid):
-        rec_slot[i] = slot_of_doc.setdefault(records[i].doc_id, len(slot_of_doc))
-    n_docs = len(slot_of_doc)
-    final_rec = np.full(n_docs, -1, dtype=np.int64)
+    rec_slot = np.full(len(records), -1, dtype=np.int64)
     valid_idx = np.flatnonzero(q_valid)
+    for i in valid_idx:
+        rec_slot[i] = slot_of_doc.setdefault(records[i].doc_id, len(slot_of_doc))
+    final_rec = np.full(len(slot_of_doc), -1, dtype=np.int64)
     final_rec[rec_slot[valid_idx]] = valid_idx  # later records overwrite earlier ones
-    fr = final_rec
-    total_docs = np.float32(n_docs)
+    return _Docs(rec_slot, final_rec)
 
-    # ---- n-gram keys of each distinct text ------------------------------------------------------
-    n, an, pn = config.ngram_size, config.answer_ngram_size, config.passage_ngram_size
+
+def _ngram_windows(roles: _Roles) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(keys, text index) of the question, answer and passage n-gram windows, in text then
+    position order. A question shorter than n is one n-gram of all its tokens; answers too short
+    for answer n-grams have none."""
+    cfg, q, a, p = roles.config, roles.q, roles.a, roles.p
+    n = cfg.ngram_size
     qk, qu, _ = flat_ngram_hashes(q.tokens.values, q.tokens.ptr, n)
     qt_len = np.diff(q.tokens.ptr)
     short = np.flatnonzero((qt_len > 0) & (qt_len < n))
-    if len(short):  # a question shorter than n is one n-gram of all its tokens
-        qk = np.concatenate([qk, np.array([sequence_hash(q.tokens.row(i)) for i in short], dtype=np.uint64)])
+    if len(short):
+        qk = np.concatenate([qk, _ragged_hashes(_take(q.tokens, short))])
         qu = np.concatenate([qu, short.astype(np.int64)])
         order = np.argsort(qu, kind="stable")
         qk, qu = qk[order], qu[order]
-    at_len = np.diff(a.tokens.ptr)
-    a_text_ng = (at_len > config.short_answer_token_threshold) & (at_len >= an)
-    ak, au, _ = flat_ngram_hashes(a.tokens.values, a.tokens.ptr, an)
-    sel = a_text_ng[au]
-    ak, au = ak[sel], au[sel]
-    pk, pu, _ = flat_ngram_hashes(p.tokens.values, p.tokens.ptr, pn)
-    a_ng_rec_ok = a.per_record(a_text_ng) if len(a_text_ng) else np.zeros(n_rec, bool)
+    ak, au, _ = flat_ngram_hashes(a.tokens.values, a.tokens.ptr, cfg.answer_ngram_size)
+    sel = roles.a_text_ng[au]
+    pk, pu, _ = flat_ngram_hashes(p.tokens.values, p.tokens.ptr, cfg.passage_ngram_size)
+    return (qk, qu), (ak[sel], au[sel]), (pk, pu)
 
-    # ---- ids in first-seen order: a text's n-grams count from the first record that uses it ---
-    def first_use(t: _Texts, used: np.ndarray) -> np.ndarray:
-        first = np.full(len(t.tokens), np.iinfo(np.int64).max, dtype=np.int64)
-        recs = np.flatnonzero(used & (t.of >= 0))
-        np.minimum.at(first, t.of[recs], recs)
-        return first
 
-    q_first = first_use(q, q_valid)
-    a_first = first_use(a, a_ng_rec_ok)
-    p_first = first_use(p, has_p_tok)
+def _first_use(t: _Texts, used: np.ndarray) -> np.ndarray:
+    """Per distinct text, the first record that uses it (int64 max: none)."""
+    first = np.full(len(t.tokens), np.iinfo(np.int64).max, dtype=np.int64)
+    recs = np.flatnonzero(used & (t.of >= 0))
+    np.minimum.at(first, t.of[recs], recs)
+    return first
+
+
+def _ngram_ids(roles: _Roles) -> _Grams:
+    """Ids in first-seen order: a text's n-grams count from the first record that uses it, and a
+    record's question n-grams come before its answer's, then its passage's."""
+    (qk, qu), (ak, au), (pk, pu) = _ngram_windows(roles)
     big = np.iinfo(np.int64).max
     sort_key = np.concatenate([
-        np.where(q_first[qu] < big, q_first[qu] * 3, big),
-        np.where(a_first[au] < big, a_first[au] * 3 + 1, big),
-        np.where(p_first[pu] < big, p_first[pu] * 3 + 2, big),
+        np.where((f := _first_use(roles.q, roles.q_valid))[qu] < big, f[qu] * 3, big),
+        np.where((f := _first_use(roles.a, roles.a_ng_rec_ok))[au] < big, f[au] * 3 + 1, big),
+        np.where((f := _first_use(roles.p, roles.has_p_tok))[pu] < big, f[pu] * 3 + 2, big),
     ])
     keys = np.concatenate([qk, ak, pk])
-    n_q_windows, n_a_windows = len(qk), len(ak)
+    n_q, n_a = len(qk), len(ak)
     del qk, ak, pk
     order = np.argsort(sort_key, kind="stable")  # windows of one text stay in position order
-    used = sort_key[order] < big
-    order = order[used]
+    order = order[sort_key[order] < big]
     del sort_key
     uniq, id_of_uniq, ids_o = first_seen_ids(keys[order])
-    n_ids = len(uniq)
     ids = np.full(len(keys), -1, dtype=np.int64)
     ids[order] = ids_o
     del keys, order, ids_o
-    q_ids, a_ids, p_ids = np.split(ids, [n_q_windows, n_q_windows + n_a_windows])
-    stats.unique_ngrams = n_ids
+    q_ids, a_ids, p_ids = np.split(ids, [n_q, n_q + n_a])
 
-    # distinct ids of each distinct text (sorted)
     def text_rows(u: np.ndarray, i: np.ndarray, count: int) -> Ragged:
         keep = i >= 0  # texts no kept record uses got no ids
         return _unique_rows(u[keep], i[keep], count)
 
-    q_text_ids = text_rows(qu, q_ids, len(q.tokens))
-    a_text_ids = text_rows(au, a_ids, len(a.tokens))
-    p_text_ids = text_rows(pu, p_ids, len(p.tokens))
-    del q_ids, a_ids, p_ids, ids, qu, au, pu
+    return _Grams(uniq, id_of_uniq, text_rows(qu, q_ids, len(roles.q.tokens)),
+                  text_rows(au, a_ids, len(roles.a.tokens)), text_rows(pu, p_ids, len(roles.p.tokens)))
 
-    # ---- question n-gram -> documents (union over records) ----------------------------------
-    rec_q_ids = _rows_for(q_text_ids, np.where(q_valid, q.of, -1))
-    q_pairs_slot = np.repeat(rec_slot, np.diff(rec_q_ids.ptr))
-    q_sets = _unique_rows(rec_q_ids.values, q_pairs_slot, n_ids)  # rows: ids, values: slots (sorted)
+
+def _question_arrays(roles: _Roles, docs: _Docs, grams: _Grams, stats: IndexStats) -> dict[str, np.ndarray]:
+    """Question n-gram -> documents (union over records), hot flags and IDFs."""
+    q = roles.q
+    rec_q_ids = _rows_for(grams.q_text_ids, np.where(roles.q_valid, q.of, -1))
+    q_pairs_slot = np.repeat(docs.rec_slot, np.diff(rec_q_ids.ptr))
+    q_sets = _unique_rows(rec_q_ids.values, q_pairs_slot, grams.n_ids)  # rows: ids, values: slots (sorted)
     del rec_q_ids, q_pairs_slot
     q_df = np.diff(q_sets.ptr)
     hot_threshold = max(2000, int(math.sqrt(np.float32(stats.lines_indexed))) * 2)
     hot = q_df > hot_threshold
     stats.hot_buckets_replaced = int(hot.sum())
-    q_idf = idf_array(total_docs, np.maximum(q_df, 1))
-    text_q_idf_sum = segmented_f32_sum(q_idf[q_text_ids.values], q_text_ids.ptr)
-    fq = q.of[fr]
-    unique_ngrams = np.diff(q_text_ids.ptr)[fq]
-    question_idf_sum = text_q_idf_sum[fq]
-    token_count = q_len[fr]
+    q_idf = idf_array(docs.total, np.maximum(q_df, 1))
+    text_q_idf_sum = segmented_f32_sum(q_idf[grams.q_text_ids.values], grams.q_text_ids.ptr)
+    fq = q.of[docs.fr]
+    return {
+        "q.docs": q_sets.values.astype(np.int32),
+        "q.ptr": q_sets.ptr,
+        "q.hot": hot,
+        "q.idf": q_idf.astype(np.float32),
+        "doc.unique_ngrams": np.diff(grams.q_text_ids.ptr)[fq].astype(np.int64),
+        "doc.question_idf_sum": text_q_idf_sum[fq].astype(np.float32),
+    }
 
-    # ---- token document frequencies (question, answer and passage sets each count) ----------
+
+def _token_frequencies(roles: _Roles) -> tuple[np.ndarray, np.ndarray, dict[str, Ragged]]:
+    """Token document frequencies (question, answer and passage sets each count), and the sorted
+    distinct tokens of every distinct text per role."""
     tok_vals, tok_wts = [], []
     text_tokens: dict[str, Ragged] = {}
-    for name, t, used_rec in (("q", q, q_valid), ("a", a, has_a_tok), ("p", p, has_p_tok)):
+    for name, t, used_rec in (("q", roles.q, roles.q_valid), ("a", roles.a, roles.has_a_tok),
+                              ("p", roles.p, roles.has_p_tok)):
         lens = np.diff(t.tokens.ptr)
         distinct = _unique_rows(np.repeat(np.arange(len(lens)), lens), t.tokens.values, len(lens))
         text_tokens[name] = distinct
@@ -636,77 +774,91 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
         tok_vals.append(distinct.values)
         tok_wts.append(np.repeat(mult, np.diff(distinct.ptr)))
     tok_keys, tok_freq = _weighted_unique(np.concatenate(tok_vals), np.concatenate(tok_wts))
-    del tok_vals, tok_wts
+    return tok_keys, tok_freq, text_tokens
 
-    # ---- answers -----------------------------------------------------------------------------
-    a_mult = np.bincount(a.of[a_ng_rec_ok], minlength=len(a.tokens))
-    a_df = np.bincount(a_text_ids.values, weights=np.repeat(a_mult, np.diff(a_text_ids.ptr)),
-                       minlength=n_ids).astype(np.int64) if len(a_text_ids.values) else np.zeros(n_ids, np.int64)
-    answer_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
-    nz = a_df > 0
-    answer_ngram_idf[nz] = idf_array(total_docs, a_df[nz])
-    a_used = np.bincount(a.of[has_a_tok], minlength=len(a.tokens)) > 0
-    a_tok_rows = text_tokens["a"]
+
+def _role_ngram_idf(t: _Texts, used_rec: np.ndarray, text_ids: Ragged, n_ids: int,
+                    total_docs: np.float32) -> np.ndarray:
+    """Per n-gram id, the IDF over the records of one role that use it (NaN: no such record)."""
+    mult = np.bincount(t.of[used_rec], minlength=len(t.tokens))
+    df = (np.bincount(text_ids.values, weights=np.repeat(mult, np.diff(text_ids.ptr)), minlength=n_ids)
+          .astype(np.int64) if len(text_ids.values) else np.zeros(n_ids, np.int64))
+    out = np.full(n_ids, np.nan, dtype=np.float32)
+    nz = df > 0
+    out[nz] = idf_array(total_docs, df[nz])
+    return out
+
+
+def _answer_arrays(roles: _Roles, docs: _Docs, grams: _Grams, a_tok_rows: Ragged, tok_keys: np.ndarray,
+                   tok_freq: np.ndarray) -> dict[str, np.ndarray]:
+    a = roles.a
+    answer_ngram_idf = _role_ngram_idf(a, roles.a_ng_rec_ok, grams.a_text_ids, grams.n_ids, docs.total)
+    a_used = np.bincount(a.of[roles.has_a_tok], minlength=len(a.tokens)) > 0
     answer_token_keys = sorted_unique(_take(a_tok_rows, np.flatnonzero(a_used)).values)
     freq_pos = np.searchsorted(tok_keys, answer_token_keys)
-    answer_token_idf = idf_array(total_docs, tok_freq[freq_pos]) if len(answer_token_keys) else np.empty(0, np.float32)
-
-    # ---- passages ----------------------------------------------------------------------------
-    p_mult = np.bincount(p.of[has_p_tok], minlength=len(p.tokens))
-    p_df = np.bincount(p_text_ids.values, weights=np.repeat(p_mult, np.diff(p_text_ids.ptr)),
-                       minlength=n_ids).astype(np.int64) if len(p_text_ids.values) else np.zeros(n_ids, np.int64)
-    passage_ngram_idf = np.full(n_ids, np.nan, dtype=np.float32)
-    nz = p_df > 0
-    passage_ngram_idf[nz] = idf_array(total_docs, p_df[nz])
-    text_p_idf_total = segmented_f32_sum(
-        np.nan_to_num(passage_ngram_idf[p_text_ids.values], nan=0.0), p_text_ids.ptr)
-
-    fa = a.of[fr]
-    fp_ = p.of[fr]
-    a_ng_text_ok = np.append(a_text_ng, False)
-    arrays: dict[str, np.ndarray] = {
-        "ngram.keys": uniq,
-        "ngram.ids": id_of_uniq.astype(np.int32),
-        "q.docs": q_sets.values.astype(np.int32),
-        "q.ptr": q_sets.ptr,
-        "q.hot": hot,
-        "q.idf": q_idf.astype(np.float32),
+    answer_token_idf = (idf_array(docs.total, tok_freq[freq_pos]) if len(answer_token_keys)
+                        else np.empty(0, np.float32))
+    return {
         "answer.ngram_idf": answer_ngram_idf,
-        "passage.ngram_idf": passage_ngram_idf,
         "answer.token_keys": answer_token_keys.astype(np.int64),
         "answer.token_idf": answer_token_idf.astype(np.float32),
+    }
+
+
+def _passage_idf(roles: _Roles, docs: _Docs, grams: _Grams) -> tuple[np.ndarray, np.ndarray]:
+    """Passage n-gram IDFs, and per distinct passage the sum of its n-grams' IDFs."""
+    passage_ngram_idf = _role_ngram_idf(roles.p, roles.has_p_tok, grams.p_text_ids, grams.n_ids, docs.total)
+    text_p_idf_total = segmented_f32_sum(
+        np.nan_to_num(passage_ngram_idf[grams.p_text_ids.values], nan=0.0), grams.p_text_ids.ptr)
+    return passage_ngram_idf, text_p_idf_total
+
+
+def _doc_arrays(roles: _Roles, docs: _Docs, records: list[_Record],
+                text_p_idf_total: np.ndarray) -> dict[str, np.ndarray]:
+    """Per document slot: id, lengths and flags of its final record."""
+    fr = docs.fr
+    fa, fp_ = roles.a.of[fr], roles.p.of[fr]
+    a_ng_text_ok = np.append(roles.a_text_ng, False)
+    return {
         "doc.id": np.array([records[i].doc_id for i in fr], dtype=np.int64),
-        "doc.unique_ngrams": unique_ngrams.astype(np.int64),
-        "doc.token_count": token_count.astype(np.int64),
-        "doc.question_idf_sum": question_idf_sum.astype(np.float32),
-        "doc.answer_len": a_len[fr].astype(np.int64),
-        "doc.passage_len": p_len[fr].astype(np.int64),
-        "doc.has_answer": has_a_tok[fr],
-        "doc.has_answer_ngrams": a_ng_text_ok[np.where(fa >= 0, fa, len(a_text_ng))],
-        "doc.has_passage": has_p_tok[fr],
-        "doc.has_passage_ngrams": (has_p_tok & (p_len >= pn))[fr],
+        "doc.token_count": roles.q_len[fr].astype(np.int64),
+        "doc.answer_len": roles.a_len[fr].astype(np.int64),
+        "doc.passage_len": roles.p_len[fr].astype(np.int64),
+        "doc.has_answer": roles.has_a_tok[fr],
+        "doc.has_answer_ngrams": a_ng_text_ok[np.where(fa >= 0, fa, len(roles.a_text_ng))],
+        "doc.has_passage": roles.has_p_tok[fr],
+        "doc.has_passage_ngrams": (roles.has_p_tok & (roles.p_len >= roles.config.passage_ngram_size))[fr],
         "doc.passage_idf_total": np.append(text_p_idf_total, np.float32(0))[
             np.where(fp_ >= 0, fp_, len(text_p_idf_total))].astype(np.float32),
     }
-    for name, rg, text_of in (("answer.tokens", a.tokens, fa), ("answer.token_set", a_tok_rows, fa),
-                              ("answer.ngrams", a_text_ids, np.where(a_ng_text_ok[np.where(fa >= 0, fa, -1)], fa, -1)),
-                              ("passage.token_set", text_tokens["p"], fp_), ("passage.ngrams", p_text_ids, fp_)):
-        d = _rows_for(rg, text_of)
-        arrays[name] = d.values.astype(np.int64)
-        arrays[name + "_ptr"] = d.ptr
 
-    key_idx: dict[str, int] = {}
-    for r in records:
-        key_idx.setdefault(r.eval_key, len(key_idx))
-    eval_keys = list(key_idx)
-    stats.eval_suites = len(key_idx)
-    finals = [records[i] for i in fr]
-    arrays["meta.eval_key"] = np.array([key_idx[r.eval_key] for r in finals], dtype=np.int32)
-    arrays["meta.line"] = np.array([r.line_num for r in finals], dtype=np.int64)
-    arrays["meta.instance"] = np.array([r.eval_instance_index for r in finals], dtype=np.int64)
-    arrays["meta.file"] = np.array([r.file_idx for r in finals], dtype=np.int32)
-    arrays["meta.is_correct"] = np.array([-1 if r.is_correct is None else int(r.is_correct) for r in finals],
-                                         dtype=np.int8)
+
+def _row_arrays(roles: _Roles, docs: _Docs, grams: _Grams, text_tokens: dict[str, Ragged]) -> dict[str, np.ndarray]:
+    """Per document slot, the rows (tokens, token sets, n-gram ids) of its answer and passage."""
+    fa, fp_ = roles.a.of[docs.fr], roles.p.of[docs.fr]
+    a_ng_text_ok = np.append(roles.a_text_ng, False)
+    fa_ng = np.where(a_ng_text_ok[np.where(fa >= 0, fa, -1)], fa, -1)
+    out: dict[str, np.ndarray] = {}
+    for name, rg, text_of in (("answer.tokens", roles.a.tokens, fa), ("answer.token_set", text_tokens["a"], fa),
+                              ("answer.ngrams", grams.a_text_ids, fa_ng),
+                              ("passage.token_set", text_tokens["p"], fp_), ("passage.ngrams", grams.p_text_ids, fp_)):
+        d = _rows_for(rg, text_of)
+        out[name] = d.values.astype(np.int64, copy=False)
+        out[name + "_ptr"] = d.ptr
+    return out
+
+
+def _record_arrays(finals: list[_Record], eval_keys: list[str]) -> dict[str, np.ndarray]:
+    """Per document slot, what the report shows of its final record."""
+    key_idx = {k: i for i, k in enumerate(eval_keys)}
+    arrays = {
+        "meta.eval_key": np.array([key_idx[r.eval_key] for r in finals], dtype=np.int32),
+        "meta.line": np.array([r.line_num for r in finals], dtype=np.int64),
+        "meta.instance": np.array([r.eval_instance_index for r in finals], dtype=np.int64),
+        "meta.file": np.array([r.file_idx for r in finals], dtype=np.int32),
+        "meta.is_correct": np.array([-1 if r.is_correct is None else int(r.is_correct) for r in finals],
+                                    dtype=np.int8),
+    }
     arrays.update(StringTable.from_list([r.fingerprint for r in finals]).arrays("meta.fingerprint"))
     arrays.update(StringTable.from_list([r.split for r in finals]).arrays("meta.split"))
     arrays.update(StringTable.from_list([_snippet(r.q_clean) for r in finals]).arrays("text.question"))
@@ -714,6 +866,4 @@ def _assemble(records: list[_Record], config: DetectionConfig, texts: dict[str, 
         [None if r.a_clean is None else _snippet(r.a_clean) for r in finals]).arrays("text.answer"))
     arrays.update(StringTable.from_list(
         [None if r.p_clean is None else _snippet(r.p_clean) for r in finals]).arrays("text.passage"))
-    meta = {"tokenizer": config.tokenizer_str, "eval_keys": eval_keys, "total_docs": float(total_docs),
-            "ngram_size": n, "answer_ngram_size": an, "passage_ngram_size": pn}
-    return arrays, meta
+    return arrays
