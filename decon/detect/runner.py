@@ -191,12 +191,30 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
                 for _ in it:
                     bar.advance()
             summary.purify_seconds = time.perf_counter() - p_start
+        if pool is not None:
+            pool.close()  # done: idle workers take the stop sentinel and exit normally
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            _stop_pool(pool)
         _STATE.clear()
     return summary
+
+
+def _stop_pool(pool: Any, grace: float = 10.0) -> None:
+    """Wait for the workers of a closed pool; terminate those of an interrupted run (SIGTERM, so a
+    cleaned file being written is removed), and SIGKILL any that have not exited after ``grace``
+    seconds: a worker stopped by a signal at the wrong moment must not hang the run."""
+    procs = list(getattr(pool, "_pool", []))
+    stopper = threading.Thread(target=lambda: (pool.terminate(), pool.join()), daemon=True)
+    if getattr(pool, "_state", None) == "CLOSE":
+        stopper = threading.Thread(target=pool.join, daemon=True)
+    stopper.start()
+    stopper.join(grace)
+    if stopper.is_alive():
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        stopper.join(grace)
 
 
 def _skip_file(reason: str, summary: DetectSummary) -> None:
