@@ -285,17 +285,12 @@ def test_build_without_cache_maps_arrays_and_leaves_no_temp_folder(evals, tmp_pa
 
 def test_child_build_imports_only_the_builder():
     """The build process must not carry the scanners' weight (numba, datasketch for SIMPLE)."""
-    code = ("import sys; from decon.detect.index_build import builder; builder('simple'); "
+    code = ("import sys; from decon.common.config import DetectionConfig; from decon.detect import index_build; "
+            "from decon.detect.detector import detector_for; detector_for(DetectionConfig()).build; "
+            "import decon.detect.reference_index; "
             "print(sorted(m for m in ('numba', 'datasketch', 'decon.detect.detection') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_builders_table_matches_the_detectors():
-    from decon.detect.detector import MODES, detector_for
-
-    for mode in MODES:
-        assert index_build.builder(mode) is detector_for(DetectionConfig(mode=mode)).build
 
 
 def test_bad_reference_file_is_one_line_error_from_the_child(tmp_path, training):

@@ -19,7 +19,7 @@ from decon.detect.purify import write_purified
 from decon.detect.reference_index import ReferenceIndex
 from decon.detect.report import write_report
 
-__all__ = ["FileResult", "ReferenceIndex", "build_index", "scan_file", "write_report", "write_purified"]
+__all__ = ["FileResult", "ReferenceIndex", "build_index", "prepare_scanner", "scan_file", "write_report", "write_purified"]
 
 _scanners: dict[int, DocumentScanner] = {}
 
@@ -34,10 +34,16 @@ def scan_file(path: str | os.PathLike[str] | DataFile, index: ReferenceIndex, co
               ) -> FileResult:
     """Scan one training file (a path or an open :class:`DataFile`); ``entries`` are its report
     records in report order."""
+    return prepare_scanner(index, config).scan_file(path)
+
+
+def prepare_scanner(index: ReferenceIndex, config: DetectionConfig) -> DocumentScanner:
+    """The scanner :func:`scan_file` uses for this index and config, built now (lookup tables,
+    compiled kernel loaded) and kept: call it to warm a long-lived worker up before its first file."""
     key = id(index) ^ id(config)
     sc = _scanners.get(key)
     if sc is None or sc.index is not index or sc.config is not config:
         sc = detector_of_index(index).scanner(index, config)
         _scanners.clear()
         _scanners[key] = sc
-    return sc.scan_file(path)
+    return sc

@@ -21,12 +21,8 @@ from typing import Any
 import numpy as np
 
 from decon.common.config import DetectionConfig
-from decon.detect.detection import Scanner
 from decon.detect.display import index_summary_table, minhash_summary_table
 from decon.detect.documents import DocumentScanner
-from decon.detect.minhash_index import MinHashIndex, MinHashStats, build_minhash_index
-from decon.detect.minhash_scan import MinHashScanner
-from decon.detect.reference_index import IndexStats, ReferenceIndex, build_index
 from decon.errors import DeconError
 
 MODES = ("simple", "minhash")
@@ -42,17 +38,56 @@ class Detector:
     load: Callable[[dict[str, np.ndarray], dict[str, Any], dict[str, Any]], Any]
 
 
-def _loader(index_cls: type, stats_cls: type) -> Callable[[dict[str, np.ndarray], dict[str, Any], dict[str, Any]], Any]:
-    def load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
-        fields = stats_cls.__dataclass_fields__
-        return index_cls(arrays=arrays, meta=meta, stats=stats_cls(**{k: v for k, v in stats.items() if k in fields}))
-    return load
+# The algorithm modules are imported on first use: a process that only loads an index (the
+# `decon ray` driver, `decon --version`) or only builds one (``index_build``) does not pay for
+# numba's compiler or datasketch.
+
+def _simple_build(config: DetectionConfig, *, progress: bool = True) -> Any:
+    from decon.detect.reference_index import build_index
+
+    return build_index(config, progress=progress)
 
 
-SIMPLE = Detector("simple", build_index, Scanner, lambda c: c.contamination_score_threshold,
-                  index_summary_table, _loader(ReferenceIndex, IndexStats))
-MINHASH = Detector("minhash", build_minhash_index, MinHashScanner, lambda c: c.jaccard_similarity_threshold,
-                   minhash_summary_table, _loader(MinHashIndex, MinHashStats))
+def _simple_scanner(index: Any, config: DetectionConfig) -> DocumentScanner:
+    from decon.detect.detection import Scanner
+
+    return Scanner(index, config)
+
+
+def _simple_load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
+    from decon.detect.reference_index import IndexStats, ReferenceIndex
+
+    return _load(ReferenceIndex, IndexStats, arrays, meta, stats)
+
+
+def _minhash_build(config: DetectionConfig, *, progress: bool = True) -> Any:
+    from decon.detect.minhash_index import build_minhash_index
+
+    return build_minhash_index(config, progress=progress)
+
+
+def _minhash_scanner(index: Any, config: DetectionConfig) -> DocumentScanner:
+    from decon.detect.minhash_scan import MinHashScanner
+
+    return MinHashScanner(index, config)
+
+
+def _minhash_load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
+    from decon.detect.minhash_index import MinHashIndex, MinHashStats
+
+    return _load(MinHashIndex, MinHashStats, arrays, meta, stats)
+
+
+def _load(index_cls: type, stats_cls: type, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+          stats: dict[str, Any]) -> Any:
+    fields = stats_cls.__dataclass_fields__
+    return index_cls(arrays=arrays, meta=meta, stats=stats_cls(**{k: v for k, v in stats.items() if k in fields}))
+
+
+SIMPLE = Detector("simple", _simple_build, _simple_scanner, lambda c: c.contamination_score_threshold,
+                  index_summary_table, _simple_load)
+MINHASH = Detector("minhash", _minhash_build, _minhash_scanner, lambda c: c.jaccard_similarity_threshold,
+                   minhash_summary_table, _minhash_load)
 _BY_MODE = {"simple": SIMPLE, "minhash": MINHASH}
 
 
@@ -66,4 +101,4 @@ def detector_for(config: DetectionConfig) -> Detector:
 
 def detector_of_index(index: Any) -> Detector:
     """The detector that built ``index``."""
-    return MINHASH if isinstance(index, MinHashIndex) else SIMPLE
+    return MINHASH if index.meta.get("kind") == "minhash" else SIMPLE

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from decon.detect.minhash_index import MinHashStats
-from decon.detect.reference_index import IndexStats
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # display needs no algorithm code at run time
+    from decon.detect.minhash_index import MinHashStats
+    from decon.detect.reference_index import IndexStats
 
 
 def _row(width: int, label: str, value: str, indent: str = "   ") -> str:

@@ -3,7 +3,8 @@
 A build parses every eval record into Python objects, and CPython does not give that memory back
 to the system when the objects are freed. The process that then scans the training data
 (numba's compiler, the tokenizer, forked workers) would carry it for the whole run. So
-``build_files`` starts a fresh interpreter that imports only the builder of the configured mode,
+``build_files`` starts a fresh interpreter that imports only the builder of the configured mode
+(the detector registry imports algorithms on first use),
 builds the index, writes it in the ``index_store`` layout and exits. The caller maps the written
 arrays read-only (``index_store.read_entry``). Peak memory is then the larger of the two processes,
 not their sum, and the pages are shared with every worker.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import json
 import os
 import signal
@@ -28,13 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from decon.common.config import DetectionConfig
+from decon.detect.detector import detector_for
 from decon.errors import DeconError
-
-#: mode -> (module, function) of the builder; the child imports nothing else of the detectors.
-BUILDERS: dict[str, tuple[str, str]] = {
-    "simple": ("decon.detect.reference_index", "build_index"),
-    "minhash": ("decon.detect.minhash_index", "build_minhash_index"),
-}
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -48,12 +43,6 @@ class BuildOutcome:
     status: str
     path: Path
     error: str = ""
-
-
-def builder(mode: str) -> Any:
-    """The build function of ``mode`` (imported on demand)."""
-    module, name = BUILDERS[mode]
-    return getattr(importlib.import_module(module), name)
 
 
 def build_files(config: DetectionConfig, dest: Path, *, fallback: Path | None = None,
@@ -134,7 +123,7 @@ def child_main() -> dict[str, Any]:
     config = DetectionConfig(**request["config"])
     fallback = Path(request["fallback"]) if request.get("fallback") else None
     try:
-        index = builder(config.mode)(config, progress=bool(request.get("progress")))
+        index = detector_for(config).build(config, progress=bool(request.get("progress")))
     except DeconError as exc:
         return {"status": "error", "user": True, "message": str(exc), "exit_code": exc.exit_code}
     return _save(index, Path(request["dest"]), fallback)

@@ -83,9 +83,10 @@ class FileWorker:
         self.node = _node_id()
 
     def ready(self, parts: dict[str, Any]) -> str:
-        """Take the index (once) from the object store; returns the node id."""
+        """Take the index (once) from the object store and warm the scanner up; returns the node id."""
         if self.index is None:
             self.index = index_from_parts(parts)
+            api.prepare_scanner(self.index, self.config)  # lookup tables and kernels before the first file
         return self.node
 
     def process(self, relative: str) -> dict[str, Any]:
