@@ -322,26 +322,31 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(cluster, s3, evals, tm
     assert not any(".decon-tmp" in k for k in objects(client, "big-out"))
 
 
-def test_a_node_that_joins_mid_run_gets_actors_and_work(cluster, s3, evals, tmp_path):
-    """The cluster grows during the run: the driver starts one actor per new CPU and hands it files."""
-    url, client = s3
-    big = Corpus(n_files=40, docs=600, seed=5)
-    big.upload(client, "grow")
+def test_a_node_that_joins_mid_run_gets_actors_and_work(cluster, evals, tmp_path):
+    """The cluster grows during the run: the driver starts one actor per new CPU and hands it files.
+
+    Twenty plain files of ~20 MB (one shard's lines repeated), so the run outlasts a node's start."""
+    one = Corpus(n_files=1, docs=600, seed=5)
+    body = one.files["shard-000.jsonl"] * 40
+    data = tmp_path / "grow"
+    data.mkdir()
+    names = [f"part-{i:02d}.jsonl" for i in range(20)]
+    for name in names:
+        (data / name).write_bytes(body)
     log_path = tmp_path / "driver.log"
     joined = None
     with open(log_path, "w") as log_file:
-        argv = [sys.executable, "-m", "decon", "ray", "--address", cluster.address, "--input", f"s3://{BUCKET}/grow",
-                "--report-output-dir", f"s3://{BUCKET}/grow-out/reports", "--evals-dir", str(evals),
-                "--progress-interval", "1"]
-        proc = subprocess.Popen(argv, env=child_env(url), cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        argv = [sys.executable, "-m", "decon", "ray", "--address", cluster.address, "--input", str(data),
+                "--report-output-dir", str(tmp_path / "grow-out"), "--evals-dir", str(evals), "--progress-interval", "1"]
+        proc = subprocess.Popen(argv, env=child_env("http://127.0.0.1:1"), cwd=ROOT, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 180
-            while not done_files(log_path.read_text()):
+            while not re.search(r"Actor \d+ ready", log_path.read_text()):
                 assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-4000:]
                 time.sleep(0.05)
             joined = cluster.add_node(**NODE_ARGS)
-            rc = proc.wait(timeout=300)
+            rc = proc.wait(timeout=600)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -354,8 +359,8 @@ def test_a_node_that_joins_mid_run_gets_actors_and_work(cluster, s3, evals, tmp_
     assert re.search(rf"Actor \d+ ready on node {joined.node_id[:12]}", log), log[-4000:]
     memory = re.search(r"MEMORY .*", log).group(0)
     assert f"node {joined.node_id[:12]}: 1 actor(s)" in memory, memory  # it processed files
-    assert sorted(done_files(log)) == sorted(big.files)
-    assert summary(log)["processed"] == 40
+    assert sorted(done_files(log)) == names
+    assert summary(log)["processed"] == 20
 
 
 def test_without_ray_one_line_error_and_core_still_works(tmp_path):
