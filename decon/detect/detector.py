@@ -14,6 +14,7 @@ loads it without knowing the algorithm (``det.load(arrays, meta, stats_dict)``).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,52 +43,31 @@ class Detector:
 # `decon ray` driver, `decon --version`) or only builds one (``index_build``) does not pay for
 # numba's compiler or datasketch.
 
-def _simple_build(config: DetectionConfig, *, progress: bool = True) -> Any:
-    from decon.detect.reference_index import build_index
-
-    return build_index(config, progress=progress)
-
-
-def _simple_scanner(index: Any, config: DetectionConfig) -> DocumentScanner:
-    from decon.detect.detection import Scanner
-
-    return Scanner(index, config)
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name(...)``, importing ``module`` at the first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return call
 
 
-def _simple_load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
-    from decon.detect.reference_index import IndexStats, ReferenceIndex
-
-    return _load(ReferenceIndex, IndexStats, arrays, meta, stats)
-
-
-def _minhash_build(config: DetectionConfig, *, progress: bool = True) -> Any:
-    from decon.detect.minhash_index import build_minhash_index
-
-    return build_minhash_index(config, progress=progress)
-
-
-def _minhash_scanner(index: Any, config: DetectionConfig) -> DocumentScanner:
-    from decon.detect.minhash_scan import MinHashScanner
-
-    return MinHashScanner(index, config)
+def _loader(module: str, index_cls: str, stats_cls: str) -> Callable[..., Any]:
+    """Rebuild an index of ``module.index_cls`` from its arrays, meta and stats dict."""
+    def load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
+        mod = importlib.import_module(module)
+        stats_type = getattr(mod, stats_cls)
+        fields = stats_type.__dataclass_fields__
+        return getattr(mod, index_cls)(arrays=arrays, meta=meta,
+                                       stats=stats_type(**{k: v for k, v in stats.items() if k in fields}))
+    return load
 
 
-def _minhash_load(arrays: dict[str, np.ndarray], meta: dict[str, Any], stats: dict[str, Any]) -> Any:
-    from decon.detect.minhash_index import MinHashIndex, MinHashStats
-
-    return _load(MinHashIndex, MinHashStats, arrays, meta, stats)
-
-
-def _load(index_cls: type, stats_cls: type, arrays: dict[str, np.ndarray], meta: dict[str, Any],
-          stats: dict[str, Any]) -> Any:
-    fields = stats_cls.__dataclass_fields__
-    return index_cls(arrays=arrays, meta=meta, stats=stats_cls(**{k: v for k, v in stats.items() if k in fields}))
-
-
-SIMPLE = Detector("simple", _simple_build, _simple_scanner, lambda c: c.contamination_score_threshold,
-                  index_summary_table, _simple_load)
-MINHASH = Detector("minhash", _minhash_build, _minhash_scanner, lambda c: c.jaccard_similarity_threshold,
-                   minhash_summary_table, _minhash_load)
+_SIMPLE_INDEX, _MINHASH_INDEX = "decon.detect.reference_index", "decon.detect.minhash_index"
+SIMPLE = Detector("simple", _lazy(_SIMPLE_INDEX, "build_index"), _lazy("decon.detect.detection", "Scanner"),
+                  lambda c: c.contamination_score_threshold, index_summary_table,
+                  _loader(_SIMPLE_INDEX, "ReferenceIndex", "IndexStats"))
+MINHASH = Detector("minhash", _lazy(_MINHASH_INDEX, "build_minhash_index"),
+                   _lazy("decon.detect.minhash_scan", "MinHashScanner"), lambda c: c.jaccard_similarity_threshold,
+                   minhash_summary_table, _loader(_MINHASH_INDEX, "MinHashIndex", "MinHashStats"))
 _BY_MODE = {"simple": SIMPLE, "minhash": MINHASH}
 
 
