@@ -203,38 +203,35 @@ def evict(root: Path, keep: int, *, protect: Path | None = None) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 def build_index(config: DetectionConfig, *, progress: bool = True) -> Any:
-    """Build the index of the detector ``config.mode`` names, without the cache.
+    """Build the index of the detector ``config.mode`` names, without the cache."""
+    return _build(config, None, progress)[0]
 
-    The build runs in a child process (``index_build``) that writes the arrays to a temporary
-    folder; they are mapped here and the folder is removed (the mapping keeps the pages)."""
+
+def _build(config: DetectionConfig, entry: Path | None, progress: bool) -> tuple[Any, index_build.BuildOutcome]:
+    """Build in a child process (``index_build``) and map the arrays it wrote: into the cache entry
+    ``entry``, or (no entry, or the cache is not writable) into a temporary folder that is removed
+    once mapped (the mapping keeps the pages)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="decon-index-") as tmp:
-        outcome = index_build.build_files(config, Path(tmp) / "index", progress=progress)
+        scratch = Path(tmp) / "index"
+        outcome = index_build.build_files(config, entry or scratch, fallback=scratch if entry else None,
+                                          progress=progress)
         index = load_entry(outcome.path)
     index.stats.build_seconds = time.perf_counter() - started
-    return index
+    return index, outcome
 
 
 def _build_into(config: DetectionConfig, entry: Path, progress: bool) -> Any:
     """Build the index into the cache entry ``entry`` and load it from there; if the cache is not
     writable, the index is built into a temporary folder instead (one warning)."""
-    def say(msg: str) -> None:
-        if progress:
-            print(msg, file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="decon-index-") as tmp:
-        outcome = index_build.build_files(config, entry, fallback=Path(tmp) / "index", progress=progress)
-        index = load_entry(outcome.path)
-    index.stats.build_seconds = time.perf_counter() - started
+    index, outcome = _build(config, entry, progress)
     if outcome.status == "fallback":
         _warn_once(f"write:{entry.parent}", f"index cache directory {entry.parent} is not writable "
                                             f"({outcome.error}); continuing without the index cache")
         return index
-    if outcome.status == "exists":
-        say(f"Reference index built; another process cached it first: {entry}")
-    else:
-        say(f"Reference index built and saved to cache: {entry}")
+    if progress:
+        what = "built; another process cached it first" if outcome.status == "exists" else "built and saved to cache"
+        print(f"Reference index {what}: {entry}", file=sys.stderr, flush=True)
     _touch(entry)
     evict(entry.parent, max_entries(), protect=entry)
     return index

@@ -142,6 +142,7 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
     bad: dict[int, str] = {}
     sweep_temp_files(report_dir / rnames[f] for f in files)
     pool = None
+    finished = False
     try:
         if workers > 1:
             pool = mp.get_context("fork").Pool(workers, initializer=_exit_on_sigterm)
@@ -191,23 +192,29 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
                 for _ in it:
                     bar.advance()
             summary.purify_seconds = time.perf_counter() - p_start
-        if pool is not None:
-            pool.close()  # done: idle workers take the stop sentinel and exit normally
+        finished = True
     finally:
         if pool is not None:
-            _stop_pool(pool)
+            _stop_pool(pool, finished)
         _STATE.clear()
     return summary
 
 
-def _stop_pool(pool: Any, grace: float = 10.0) -> None:
-    """Wait for the workers of a closed pool; terminate those of an interrupted run (SIGTERM, so a
-    cleaned file being written is removed), and SIGKILL any that have not exited after ``grace``
-    seconds: a worker stopped by a signal at the wrong moment must not hang the run."""
-    procs = list(getattr(pool, "_pool", []))
-    stopper = threading.Thread(target=lambda: (pool.terminate(), pool.join()), daemon=True)
-    if getattr(pool, "_state", None) == "CLOSE":
-        stopper = threading.Thread(target=pool.join, daemon=True)
+def _stop_pool(pool: Any, finished: bool, grace: float = 10.0) -> None:
+    """Stop the workers. After a finished run the pool is closed: idle workers take the stop
+    sentinel and exit normally. An interrupted run terminates them (SIGTERM, so a cleaned file being
+    written is removed). Workers still alive after ``grace`` seconds are killed: a worker stopped
+    by a signal at the wrong moment must not hang the run."""
+    procs = list(pool._pool)  # the workers; Pool.join has no timeout
+
+    def stop() -> None:
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
+
+    stopper = threading.Thread(target=stop, daemon=True)
     stopper.start()
     stopper.join(grace)
     if stopper.is_alive():
