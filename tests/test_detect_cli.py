@@ -138,6 +138,34 @@ def test_reports_identical_for_any_worker_count(tmp_path, monkeypatch):
     assert any(name.startswith("sub/") for name in one)
 
 
+def test_batches_are_cut_by_size_and_reports_stay_identical(tmp_path, monkeypatch):
+    """Long lines fill a batch by bytes before they fill it by count; the file's end is an explicit
+    flag, so reports do not change however the batches fall (1 and 2 workers)."""
+    import decon.detect.runner as runner
+    from decon.common.config import DetectionConfig
+
+    train = tmp_path / "train"
+    train.mkdir()
+    for f in sorted((FIX / "training").glob("*.jsonl")):
+        shutil.copy(f, train / f.name)
+    refs = _refs(tmp_path)
+    baseline = _run_reports(tmp_path / "base", train, refs, 1)
+
+    monkeypatch.setattr(runner, "BATCH_CHARS", 100)
+    files = sorted(train.glob("*.jsonl"))
+    batches = list(runner._batches(files, {f: f.name for f in files}, None, DetectionConfig(), {}))
+    longest = max(len(line) for f in files for line in f.read_bytes().splitlines())
+    assert all(sum(len(raw) for _, raw in buf) < 100 + longest for _, _, buf, last in batches if not last)
+    assert sum(1 for *_, last in batches if last) == len(files)
+    for i, f in enumerate(files):  # every line exactly once, in order
+        got = [raw for idx, _, buf, _ in batches if idx == i for _, raw in buf]
+        assert got == f.read_bytes().splitlines()
+    assert sum(1 for *_, last in batches if not last) > len(files)  # cut by size, many times
+
+    assert baseline and _run_reports(tmp_path / "one", train, refs, 1) == baseline
+    assert _run_reports(tmp_path / "two", train, refs, 2) == baseline
+
+
 def test_report_names_never_collide(tmp_path):
     train = tmp_path / "train"
     train.mkdir()

@@ -23,7 +23,7 @@ from decon.common.data_reader import DataFile, DataFileError
 from decon.common.file_io import find_data_files, sweep_temp_files
 from decon.common.progress import progress_bar
 from decon.detect.detector import detector_for
-from decon.detect.documents import BATCH_LINES, DocumentScanner, FileResult, training_file_label
+from decon.detect.documents import BATCH_CHARS, BATCH_LINES, DocumentScanner, FileResult, training_file_label
 from decon.detect.purify import write_purified, write_purified_parallel
 from decon.detect.report import purified_names, render_entry, report_names, write_report_lines
 from decon.errors import DeconError
@@ -60,9 +60,9 @@ def _scanner() -> DocumentScanner:
     return sc
 
 
-def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, FileResult]:
-    """Worker: scan one batch of (line number, raw line) of one file."""
-    file_idx, label, lines = task
+def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]], bool]) -> tuple[int, FileResult, bool]:
+    """Worker: scan one batch of (line number, raw line) of one file (``last``: the file's final batch)."""
+    file_idx, label, lines, last = task
     sc = _scanner()
     res = FileResult(path="")
     batch: list[tuple[int, str]] = []
@@ -73,7 +73,7 @@ def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]]]) -> tuple[int, Fi
     res.lines_total = len(lines)
     if batch:
         sc.scan_batch(batch, res, label)
-    return file_idx, res
+    return file_idx, res, last
 
 
 def _purify_task(task: tuple[str, str, list[int]]) -> tuple[str, int, int]:
@@ -89,28 +89,33 @@ def _exit_on_sigterm() -> None:
 
 
 def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphore | None,
-             config: DetectionConfig, bad: dict[int, str]) -> Iterator[tuple[int, str, list[tuple[int, bytes | None]]]]:
-    """Batches of (line number, raw line) per file, read here in the parent. An unreadable file
-    (missing, not regular, truncated, corrupt) raises DeconError, or with ``skip_bad_files`` is
-    recorded in ``bad`` before its final batch."""
+             config: DetectionConfig, bad: dict[int, str]
+             ) -> Iterator[tuple[int, str, list[tuple[int, bytes | None]], bool]]:
+    """Batches of (line number, raw line) per file, read here in the parent, each at most
+    BATCH_LINES lines or about BATCH_CHARS bytes (so batches in flight stay bounded in memory
+    whatever the line lengths); the flag marks a file's last batch. An unreadable file (missing,
+    not regular, truncated, corrupt) raises DeconError, or with ``skip_bad_files`` is recorded in
+    ``bad`` before its final batch."""
     for file_idx, f in enumerate(files):
         buf: list[tuple[int, bytes | None]] = []
+        size = 0
         try:
             with DataFile(f) as data:
                 for line_num, raw in enumerate(data.lines(config.max_line_bytes)):
                     buf.append((line_num, raw))
-                    if len(buf) >= BATCH_LINES:
+                    size += len(raw) if raw is not None else 0
+                    if len(buf) >= BATCH_LINES or size >= BATCH_CHARS:
                         if sem is not None:
                             sem.acquire()
-                        yield file_idx, labels[f], buf
-                        buf = []
+                        yield file_idx, labels[f], buf, False
+                        buf, size = [], 0
         except DataFileError as exc:
             if not config.skip_bad_files:
                 raise DeconError(f"cannot read training file {exc}") from None
             bad[file_idx], buf = str(exc), []
         if sem is not None:
             sem.acquire()
-        yield file_idx, labels[f], buf  # always one (maybe empty) final batch, marks the file's end
+        yield file_idx, labels[f], buf, True  # always one (maybe empty) final batch, marks the file's end
 
 
 def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True) -> DetectSummary:
@@ -152,7 +157,7 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
             sem = None
             results = map(_scan_batch, _batches(files, labels, None, config, bad))
         with progress_bar(len(files), "Training files", enabled=progress) as bar:
-            for file_idx, res in results:
+            for file_idx, res, last in results:
                 if sem is not None:
                     sem.release()
                 acc = per_file.setdefault(file_idx, FileResult(path=str(files[file_idx])))
@@ -163,7 +168,7 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
                 acc.long_lines.extend(res.long_lines)
                 for k, v in res.skipped.items():
                     acc.skipped[k] = acc.skipped.get(k, 0) + v
-                if res.lines_total < BATCH_LINES:  # the file's last batch
+                if last:
                     if file_idx in bad:
                         _skip_file(bad[file_idx], summary)
                     else:
