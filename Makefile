@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml
 PYTEST_ARGS ?= -q
 
 test: setup
-	DECON_QUIET=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@reason=$$(scripts/ensure_chromium.sh); \
+	DECON_BROWSER_UNAVAILABLE="$$reason" DECON_QUIET=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check decon orchestrator tests scripts

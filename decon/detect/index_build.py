@@ -15,8 +15,6 @@ stdout as one JSON object: ``{"status": "saved" | "exists" | "fallback" | "error
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -28,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from decon.common.config import DetectionConfig
+from decon.common.lifetime import die_with_parent
 from decon.detect.detector import detector_for
 from decon.errors import DeconError
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -97,11 +94,6 @@ def _parse_reply(out: bytes, returncode: int) -> dict[str, Any]:
 # The child
 # ---------------------------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # prctl is Linux-only
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-
-
 def _save(index: Any, dest: Path, fallback: Path | None) -> dict[str, Any]:
     from decon.detect.index_store import save_index
 
@@ -130,7 +122,7 @@ def child_main() -> dict[str, Any]:
 
 
 def _main() -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, not a traceback here
     reply_fd = os.dup(1)
     os.dup2(2, 1)  # anything the builder prints goes to stderr; stdout carries only the reply

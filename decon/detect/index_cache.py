@@ -42,7 +42,6 @@ __all__ = ["CACHE_FORMAT_VERSION", "META_FILE", "build_index", "cache_key", "cac
            "load_entry", "load_or_build_index", "save_index"]
 
 DEFAULT_MAX_ENTRIES = 4
-_TMP_PREFIX = TMP_PREFIX
 _TRASH_PREFIX = ".trash-"
 _HASH_CHUNK = 1 << 20
 
@@ -187,7 +186,7 @@ def evict(root: Path, keep: int, *, protect: Path | None = None) -> list[Path]:
     cutoff = time.time() - 3600
     try:
         for p in root.iterdir():
-            if p.name.startswith((_TMP_PREFIX, _TRASH_PREFIX)) and p.is_dir():
+            if p.name.startswith((TMP_PREFIX, _TRASH_PREFIX)) and p.is_dir():
                 try:
                     if p.stat().st_mtime < cutoff:
                         shutil.rmtree(p, ignore_errors=True)

@@ -9,7 +9,6 @@ SIGUSR1 into :class:`JobAborted`, which unwinds the job so its temporary output 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import os
 import signal
@@ -23,9 +22,9 @@ from typing import Any
 
 from decon.common.config import DetectionConfig
 from decon.common.data_reader import DataFile
+from decon.common.lifetime import die_with_parent
 
 ABORT_SIGNAL = signal.SIGUSR1
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class JobAborted(BaseException):
@@ -141,19 +140,10 @@ def _one_line(exc: BaseException) -> str:
     return f"Processing error: {detail}"
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when the thread that forked it ends (the server was
-    killed); exit at once if the server is already gone."""
-    with contextlib.suppress(OSError, AttributeError):  # prctl is Linux-only
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
 def worker_main(conn: Connection, ctx: WorkerContext, parent_pid: int | None = None) -> None:
     """Entry point of a worker process: serve jobs until the pipe closes or None arrives."""
     if parent_pid is not None:
-        _die_with_parent(parent_pid)
+        die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(ABORT_SIGNAL, _raise_aborted)
