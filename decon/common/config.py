@@ -93,6 +93,14 @@ class DetectionConfig:
     band_size: Annotated[int, Field(ge=1, le=4096)] = 8
     jaccard_similarity_threshold: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     debug: bool = False
+    # Recall mode (recall: true): an additive pass after SIMPLE, see decon/detect/recall_scan.py
+    recall: bool = False
+    recall_question_coverage: Score = 0.9
+    recall_answer_coverage: Score = 0.8
+    recall_long_question_tokens: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 20
+    recall_short_alone_tokens: Count = 12
+    recall_short_alone_rare_share: Score = 0.5
+    recall_answer_gap: Count = 8
 
     # ---- derived -------------------------------------------------------------------------
     def resolved_evals_dir(self) -> Path:
@@ -109,7 +117,10 @@ class DetectionConfig:
             "answer_ngram_size", "passage_ngram_size", "eval_dedup", "eval_min_token_length",
             "eval_min_unique_word_count", "index_passages", "index_answers",
         )
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        if self.recall:  # the recall arrays ride with the index; a SIMPLE-only key stays as it was
+            out["recall"] = 1
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

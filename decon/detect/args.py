@@ -126,6 +126,29 @@ def add_scoring_args(parser: argparse.ArgumentParser, *, worker_threads: bool = 
     mh.add_argument("--debug", action="store_true", default=None,
                     help="MinHash reports carry the matching training text in training_overlap_text")
 
+    rc = parser.add_argument_group("Recall (--recall: an additive pass after SIMPLE; SIMPLE's matches are unchanged)")
+    rc.add_argument("--recall", action="store_true", default=None,
+                    help="Also report the verbatim and question-only leaks SIMPLE's scoring misses: long "
+                         "questions covered almost fully, questions with the answer as datasets write it "
+                         "(GSM8K '#### 18', the correct choice or its letter), short questions equal token by "
+                         "token. Entries carry method question_exact / question_answer / short_exact and "
+                         "recall_evidence [default: off]")
+    rc.add_argument("--recall-question-coverage", type=float, metavar="C",
+                    help="IDF-weighted n-gram coverage a long question needs on its own [default: 0.9]")
+    rc.add_argument("--recall-answer-coverage", type=float, metavar="C",
+                    help="Coverage a long question needs when its answer evidence follows [default: 0.8]")
+    rc.add_argument("--recall-long-question-tokens", type=int, metavar="N",
+                    help="Questions of at least N tokens are scored by coverage; shorter ones must be equal "
+                         "token by token [default: 20]")
+    rc.add_argument("--recall-short-alone-tokens", type=int, metavar="N",
+                    help="A short question without its answer counts only from N tokens on (and when "
+                         "distinctive) [default: 12]")
+    rc.add_argument("--recall-short-alone-rare-share", type=float, metavar="S",
+                    help="Share of a short question's n-grams that no other question has, needed without "
+                         "its answer [default: 0.5]")
+    rc.add_argument("--recall-answer-gap", type=int, metavar="N",
+                    help="A short question's answer must start within N tokens after it [default: 8]")
+
     perf = parser.add_argument_group("Performance")
     if worker_threads:
         perf.add_argument("--worker-threads", type=int, metavar="N",
@@ -157,7 +180,9 @@ _OVERRIDES = (
     "passage_ngram_size", "worker_threads", "index_passages", "index_answers", "eval_min_token_length",
     "eval_min_unique_word_count", "perfect_match_decay_start", "perfect_match_decay_end", "max_line_bytes",
     "mode", "num_bands", "band_size", "jaccard_similarity_threshold", "exact_override", "hash_seed",
-    "window_size_increment", "num_windows", "window_step_size",
+    "window_size_increment", "num_windows", "window_step_size", "recall_question_coverage",
+    "recall_answer_coverage", "recall_long_question_tokens", "recall_short_alone_tokens",
+    "recall_short_alone_rare_share", "recall_answer_gap",
 )
 
 
@@ -182,6 +207,10 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
         cfg.skip_bad_files = True
     if getattr(args, "debug", None):
         cfg.debug = True
+    if getattr(args, "recall", None):
+        cfg.recall = True
+    if cfg.recall and cfg.mode != "simple":
+        raise DeconError("--recall (recall: true) works with mode simple only")
 
     # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
     if getattr(args, "evals_dir", None):

@@ -35,6 +35,7 @@ from decon.detect.scoring import (
     minimum_question_idf_threshold,
     segmented_f32_sum,
 )
+from decon.errors import DeconError
 
 CONTEXT_BEFORE = 30
 CONTEXT_AFTER = 60
@@ -86,6 +87,14 @@ class Scanner(DocumentScanner):
         self.answer_keys = AnswerKeys(index, config.answer_ngram_size) if compiled else None
         if compiled:
             self._init_kernel()
+        self.recall = None
+        if config.recall:
+            if index.recall is None:
+                raise DeconError("recall: true needs an index built with recall (rebuild it: the index cache "
+                                 "keys on the option)")
+            from decon.detect.recall_scan import RecallPass
+
+            self.recall = RecallPass(index.recall, config, self.tok)
 
     def _init_kernel(self) -> None:
         """State of the compiled hit path; one empty call loads (or compiles) the kernel now,
@@ -112,16 +121,31 @@ class Scanner(DocumentScanner):
         lengths = np.diff(ptr)
         total = int(ptr[-1])
         res.tokens += total
-        n = self.n
-        long_enough = lengths >= 2 * n
+        long_enough = lengths >= 2 * self.n
         res.lines_processed += int(long_enough.sum())
-        if total < n:
+        if total < self.n:
             return
+        first_new = len(res.entries)
+        n = self.n
+        gid = None
         if self.compiled:
             qkeys, qids, bits = self.index.question_table()
-            qid = hitpath.question_ids(flat, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids)
+            if self.recall is not None:  # one hashing pass for both n-gram tables
+                qid, gid = hitpath.question_ids_pair(flat, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids,
+                                                     *self.recall.gram_table())
+            else:
+                qid = hitpath.question_ids(flat, n, ngram_seed(n), bits, 64 - FILTER_BITS, qkeys, qids)
         else:
             qid = self.index.lookup_question(ngram_hashes(flat, n))
+        self._scan_simple(batch, cleaned, flat, ptr, qid, long_enough, res, label)
+        if self.recall is not None:
+            found = {(e["training_line"], e["eval_key"], e["eval_instance_index"]) for e in res.entries[first_new:]}
+            res.entries.extend(self.recall.scan(flat, ptr, np.flatnonzero(lengths >= n), [ln for ln, _ in batch],
+                                                label, found, self._overlap_text, gid))
+
+    def _scan_simple(self, batch: list[tuple[int, str]], cleaned: list[str], flat: np.ndarray, ptr: np.ndarray,
+                     qid: np.ndarray, long_enough: np.ndarray, res: FileResult, label: str) -> None:
+        n = self.n
         hits = np.flatnonzero(qid >= 0)
         if len(hits) == 0:
             return

@@ -317,6 +317,46 @@ def question_ids(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndarray, 
 
 
 @_jit
+def question_ids_pair(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndarray, filter_shift: int,
+                      qkeys: np.ndarray, qids: np.ndarray, bits2: np.ndarray, filter_shift2: int,
+                      qkeys2: np.ndarray, qids2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`question_ids` against two n-gram tables (SIMPLE's and the recall pass's), each
+    window hashed once."""
+    count = len(tokens) - n + 1
+    out = np.full(max(count, 0), -1, dtype=np.int64)
+    out2 = np.full(max(count, 0), -1, dtype=np.int64)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    shift = np.uint64(filter_shift)
+    shift2 = np.uint64(filter_shift2)
+    for i in range(count):
+        h = seed
+        for k in range(n):
+            h ^= np.uint64(tokens[i + k]) * golden
+            h = _mix64(h)
+        top = np.int64(h >> shift)
+        if (bits[top >> 6] >> np.uint64(top & 63)) & np.uint64(1):
+            out[i] = _lookup(qkeys, qids, h)
+        top = np.int64(h >> shift2)
+        if (bits2[top >> 6] >> np.uint64(top & 63)) & np.uint64(1):
+            out2[i] = _lookup(qkeys2, qids2, h)
+    return out, out2
+
+
+@_jit
+def _lookup(keys: np.ndarray, ids: np.ndarray, h: np.uint64) -> int:
+    lo, hi = 0, len(keys)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(keys) and keys[lo] == h:
+        return ids[lo]
+    return -1
+
+
+@_jit
 def ngram_keys(tokens: np.ndarray, n: int, seed: np.uint64) -> np.ndarray:
     """``ngram_hashes(tokens, n)`` in one compiled pass (for the short windows around a match)."""
     count = max(len(tokens) - n + 1, 0)

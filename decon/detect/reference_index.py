@@ -151,6 +151,11 @@ class ReferenceIndex:
         self.question_text = StringTable.from_arrays(a, "text.question")
         self.answer_text = StringTable.from_arrays(a, "text.answer")
         self.passage_text = StringTable.from_arrays(a, "text.passage")
+        self.recall = None  # the recall arrays, when the index was built with recall: true
+        if "recall" in self.meta:
+            from decon.detect.recall_index import RecallIndex
+
+            self.recall = RecallIndex(a, self.meta["recall"])
 
     @property
     def num_docs(self) -> int:
@@ -383,16 +388,29 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     texts = {name: _Texts.build(per_rec, tok, threads) for name, per_rec in parsed.inputs().items()}
     records = _select_records(parsed, _token_ok(parsed, texts, tok, config), config, stats)
     kept = np.array([r.raw_idx for r in records], dtype=np.int64)
+    recall = _recall_arrays(parsed, tok, config, files) if config.recall else None
     # The raw records and the texts of dropped records are garbage from here on: free them
     # before the arrays are assembled, so their memory is reused rather than added to.
     del parsed
 
     arrays, meta = _assemble(records, config, {k: t.select(kept) for k, t in texts.items()}, stats)
     meta["reference_files"] = [f.name for f in files]
+    if recall is not None:
+        arrays.update(recall[0])
+        meta["recall"] = recall[1]
     stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
                                   + stats.skipped_min_unique_words)
     stats.build_seconds = time.perf_counter() - started
     return ReferenceIndex(arrays=arrays, meta=meta, stats=stats)
+
+
+def _recall_arrays(parsed: _Parsed, tok: Tokenizer, config: DetectionConfig,
+                   files: list[Path]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    from decon.detect.recall_index import build_recall_arrays
+
+    cleaner = _Cleaner(config.punctuation_chars)
+    return build_recall_arrays(parsed.raw, parsed.q_clean, parsed.a_clean, tok, config, cleaner,
+                               [f.name for f in files])
 
 
 def _parse_all(files: list[Path], config: DetectionConfig, progress: bool) -> list[tuple[int, int, dict]]:
