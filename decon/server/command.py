@@ -74,6 +74,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _announce(settings: Any, config: Any) -> None:
     _say(f"Running server with mode: {config.mode}")
+    if config.recall:
+        _say("Recall pass: on (question_exact, question_answer, short_exact)")
     _say(f"Using {settings.workers} worker threads")
     hint = " (set report directory with --report-output-dir)" if settings.report_dir_generated else ""
     _say(f"Contamination report output directory: {settings.report_dir}{hint}")

@@ -56,6 +56,7 @@ class HealthResponse(BaseModel):
     cleaned_output_dir: str | None
     purify: bool
     mode: str
+    recall: bool = Field(False, description="Whether the recall pass runs after SIMPLE (--recall)")
     contamination_score_threshold: float
     queue_depth: int = Field(..., description="Jobs waiting for a worker")
     jobs: JobCounts

@@ -105,6 +105,7 @@ class ServerRuntime:
             "cleaned_output_dir": s.cleaned_dir,
             "purify": s.purify,
             "mode": self.config.mode,
+            "recall": self.config.recall,
             "contamination_score_threshold": self.config.contamination_score_threshold,
             "queue_depth": self.table.queue_depth(),
             "jobs": self.table.counts(),
