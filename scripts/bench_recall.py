@@ -4,6 +4,7 @@
     make bench-recall [BENCH_RECALL_ARGS="--quick"]
     python scripts/bench_recall.py [--out bench-data/recall] [--per-kind 400] [--prose-docs 20000]
                                    [--seed 7] [--workers 2] [--json FILE] [--quick]
+                                   [--speed [--speed-repeats 3] [--speed-workers 1]]
 
 The labelled set and its scoring are the shared benchmark's own scripts (``--shared``, default
 ``../shared/bench``): ``make_recall_corpus.py`` builds leaks of each kind (alone and inside prose), clean
@@ -13,6 +14,11 @@ scores each run's reports, and ``score_recall.py --ngram 13`` gives the baseline
 command, index build included, no index cache) and prints one table: recall per kind, clean prose
 flagged, held-out negatives flagged. Output: stdout, OUT/results.md and OUT/results.json. The corpus is
 rebuilt only when its parameters change (OUT/corpus/params.json).
+
+``--speed`` also times ``decon detect`` without and with ``--recall`` on the ``make bench`` corpora
+(scripts/bench.py's prose-like, eval-like and doc-prose, built or reused under bench-data/), each with
+its index cache warm, alternating runs, median of ``--speed-repeats``; the ratio is the recall pass's
+cost on corpora of realistic hit density.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ngram", type=int, default=13, help="word n-gram size of the baseline [default: 13]")
     p.add_argument("--quick", action="store_true", help="a small set: 50 leaks per kind, 2,000 prose documents")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results object here")
+    p.add_argument("--speed", action="store_true",
+                   help="also time SIMPLE against --recall on the make bench corpora (warm index cache)")
+    p.add_argument("--speed-repeats", type=int, default=3, help="runs per measurement, median [default: 3]")
+    p.add_argument("--speed-workers", type=int, default=1, help="--worker-threads of the speed runs [default: 1]")
     args = p.parse_args(argv)
     if args.quick:
         args.per_kind, args.prose_docs = 50, 2000
@@ -90,6 +101,45 @@ def run_decon(args: argparse.Namespace, corpus: Path, name: str, flags: list[str
     return score(args, corpus, str(reports), f"--label={name}"), seconds
 
 
+def speed(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Median wall and detection seconds of SIMPLE and --recall on each make bench corpus."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench  # the corpora of make bench
+    from bench_tools import run_decon
+
+    bargs = bench.parse_args([])
+    cache, work = args.out / "speed-cache", args.out / "speed-runs"
+    out: dict[str, dict[str, float]] = {}
+    for name in bench.CORPORA:
+        corpus = bench.build_corpus(name, bargs)
+        runs: dict[str, list[tuple[float, float]]] = {"SIMPLE": [], "--recall": []}
+        for _label, flags in RUNS:  # fill each index cache first
+            run_decon(corpus.tiny_dir, corpus.evals_dir, work / "warm", 1, cache, *flags)
+        for r in range(args.speed_repeats):
+            print(f"  speed: {name}, round {r + 1}/{args.speed_repeats}", file=sys.stderr, flush=True)
+            for label, flags in RUNS:
+                res = run_decon(corpus.train_dir, corpus.evals_dir, work / label.strip("-"), args.speed_workers,
+                                cache, *flags)
+                runs[label].append((res.wall, res.fields.get("detection_seconds", float("nan"))))
+        row = {}
+        for label, vals in runs.items():
+            row[f"{label} wall"] = statistics.median(v[0] for v in vals)
+            row[f"{label} detection"] = statistics.median(v[1] for v in vals)
+        row["ratio wall"] = row["--recall wall"] / row["SIMPLE wall"]
+        row["ratio detection"] = row["--recall detection"] / row["SIMPLE detection"]
+        out[name] = row
+    return out
+
+
+def speed_table(rows: dict[str, dict[str, float]], workers: int) -> str:
+    lines = [f"| corpus ({workers} worker(s), warm cache) | SIMPLE s | --recall s | ratio | detection ratio |",
+             "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['SIMPLE wall']:.2f} | {r['--recall wall']:.2f} | {r['ratio wall']:.2f}x "
+                     f"| {r['ratio detection']:.2f}x |")
+    return "\n".join(lines)
+
+
 def table(results: dict[str, dict[str, Any]], seconds: dict[str, float]) -> str:
     names = list(results)
     kinds = list(next(iter(results.values()))["recall"])
@@ -119,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results, seconds)
     if "SIMPLE" in seconds and "--recall" in seconds:
         text += f"\n\n--recall / SIMPLE wall time: {seconds['--recall'] / seconds['SIMPLE']:.2f}x"
+    speed_rows = None
+    if args.speed:
+        speed_rows = speed(args)
+        text += "\n\n" + speed_table(speed_rows, args.speed_workers)
     print(text)
     (args.out / "results.md").write_text(text + "\n")
-    blob = json.dumps({"results": results, "seconds": seconds, "corpus": str(corpus)}, indent=1)
+    blob = json.dumps({"results": results, "seconds": seconds, "speed": speed_rows, "corpus": str(corpus)}, indent=1)
     (args.out / "results.json").write_text(blob)
     if args.json:
         args.json.write_text(blob)

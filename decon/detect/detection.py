@@ -9,7 +9,6 @@ positions around their hits.
 from __future__ import annotations
 
 from collections import OrderedDict
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -18,19 +17,20 @@ from decon.common.config import DetectionConfig
 from decon.common.ngram_hash import ngram_hashes, ngram_seed
 from decon.common.text import clean_text
 from decon.detect import hitpath
-from decon.detect.boundaries import (
-    AnswerKeys,
-    answer_ngram_boundaries,
-    passage_boundaries,
-    short_answer_match,
+from decon.detect.boundaries import AnswerKeys
+from decon.detect.checks import (
+    Measurements,
+    QuestionMatch,
+    answer_check,
+    passage_check,
+    score_check,
 )
 from decon.detect.cluster import Cluster, find_clusters
 from decon.detect.documents import DocumentScanner, FileResult
+from decon.detect.entry import question_end, simple_entry
 from decon.detect.reference_index import FILTER_BITS, Ragged, ReferenceIndex
 from decon.detect.scoring import (
     F32,
-    ZERO,
-    combined_score,
     interpolate_threshold,
     minimum_question_idf_threshold,
     segmented_f32_sum,
@@ -279,136 +279,21 @@ class Scanner(DocumentScanner):
             got = self._sets[key] = frozenset(rows.row(slot).tolist())
         return got
 
+    def measure(self, cand: Candidate, tokens: np.ndarray) -> Measurements:
+        """SIMPLE's checks of one question candidate in ``tokens``, each with its measurements."""
+        cfg, index = self.config, self.index
+        m = QuestionMatch.of(cand, index, self.n)
+        passage = passage_check(index, m, tokens, cfg, self._token_set)
+        answer = answer_check(index, m, tokens, cfg, self._token_set, self.answer_keys, self.n)
+        return Measurements(m, passage, answer, score_check(index, m, answer, passage, cfg, self.threshold))
+
     def _evaluate(self, cand: Candidate, tokens: np.ndarray, line_num: int, label: str) -> dict[str, Any] | None:
-        cfg, index, n = self.config, self.index, self.n
-        slot, idf_overlap, required, n_matched, start, end = cand
-        eval_len = int(index.token_count[slot])
-        cluster_len = (end + n - 1) - start + 1
-        excess = max(cluster_len - eval_len, 0)
-
-        # passage (before the question)
-        has_passage = bool(index.has_passage[slot])
-        p_ratio = p_idf = None
-        p_bounds = None
-        p_total = int(index.passage_len[slot])
-        if has_passage:
-            window = max(p_total * 2, cfg.min_passage_distance)
-            found = passage_boundaries(index, slot, start, tokens, window, cfg.passage_ngram_size,
-                                       cfg.passage_max_consecutive_misses)
-            p_set = self._token_set(index.passage_token_set, slot)
-            if found is not None:
-                ps, pe, p_idf = found
-                p_bounds = (ps, pe)
-                p_match = len(p_set.intersection(tokens[ps:pe + 1].tolist()))
-            else:
-                p_idf = ZERO
-                p_match = 0
-            p_ratio = F32(F32(p_match) / F32(len(p_set))) if len(p_set) else ZERO
-
-        # answer (after the question)
-        has_answer = bool(index.has_answer[slot])
-        a_ratio = a_idf = None
-        a_bounds: list[tuple[int, int]] | None = None
-        a_unique = None
-        if has_answer:
-            a_set = self._token_set(index.answer_token_set, slot)
-            a_unique = len(a_set)
-            a_total = int(index.answer_len[slot])
-            short = a_total <= cfg.short_answer_token_threshold
-            window = cfg.short_answer_window_length if short else max(a_total * 2, cfg.min_long_answer_window)
-            q_end = max((end + n - 1) - excess, 0)
-            if short:
-                found_a = short_answer_match(index, slot, q_end, tokens, window)
-            else:
-                found_a = answer_ngram_boundaries(index, slot, q_end, tokens, window, cfg.answer_ngram_size,
-                                                  self.answer_keys)
-            if found_a is not None:
-                a_bounds, a_idf = found_a
-                a_match = len(a_set.intersection(chain.from_iterable(tokens[s:e + 1].tolist() for s, e in a_bounds)))
-            else:
-                a_idf = ZERO
-                s0 = q_end + 1
-                s1 = min(s0 + window, len(tokens))
-                a_match = len(a_set.intersection(tokens[s0:s1].tolist())) if s0 < s1 else 0
-            a_ratio = F32(F32(a_match) / F32(a_unique)) if a_unique else ZERO
-
-        score = combined_score(
-            question_idf=idf_overlap, eval_unique_ngrams=int(index.unique_ngrams[slot]),
-            eval_token_length=eval_len, eval_has_answer=has_answer, answer_idf_overlap=a_idf,
-            answer_token_length=a_unique, eval_has_passage=has_passage, passage_idf_overlap=p_idf,
-            passage_token_length=p_total if has_passage else None,
-            contamination_score_threshold=cfg.contamination_score_threshold,
-            perfect_match_decay_start=cfg.perfect_match_decay_start,
-            perfect_match_decay_end=cfg.perfect_match_decay_end,
-        )
-        if not score >= self.threshold:
+        m = self.measure(cand, tokens)
+        if not m.score.passed:
             return None
-
-        question_end = end + n - 1
-        if a_bounds:
-            first_answer = a_bounds[0][0]
-            if first_answer <= question_end and cluster_len > eval_len:
-                question_end = max(first_answer - 1, 0)
-
-        e: dict[str, Any] = {
-            "training_file": label,
-            "training_line": line_num,
-            "eval_dataset": index.eval_keys[int(index.eval_key_idx[slot])],
-            "eval_key": index.eval_keys[int(index.eval_key_idx[slot])],
-            "eval_line": int(index.eval_line[slot]),
-            "eval_instance_index": int(index.eval_instance_index[slot]),
-            "ngram_match_cnt": n_matched,
-            "eval_unique_ngrams": int(index.unique_ngrams[slot]),
-            "contamination_score": float(score),
-            "length_adjusted_question_threshold": float(required),
-            "method": "simple",
-            "idf_overlap": float(idf_overlap),
-            "question_start_idx": start,
-            "question_end_idx": question_end,
-        }
-        overlap = self._overlap_text(tokens, start, question_end, p_bounds, a_bounds)
-        if overlap is not None:
-            e["training_overlap_text"] = overlap
-        q_text = index.question_text[slot]
-        if q_text is not None:
-            e["eval_question_text"] = q_text
-            e["eval_overlap_text"] = q_text
-        a_text = index.answer_text[slot]
-        if a_text is not None:
-            e["eval_answer_text"] = a_text
-        p_text = index.passage_text[slot]
-        if p_text is not None:
-            e["eval_passage_text"] = p_text
-        if a_ratio is not None:
-            e["answer_overlap_ratio"] = float(a_ratio)
-        if a_idf is not None:
-            e["answer_idf_overlap"] = float(a_idf)
-        if a_bounds:
-            e["answer_start_idx"] = a_bounds[0][0]
-            e["answer_end_idx"] = a_bounds[-1][1]
-        if a_bounds is not None:
-            e["answer_boundaries"] = [list(b) for b in a_bounds]
-        if p_ratio is not None:
-            e["passage_overlap_ratio"] = float(p_ratio)
-        if p_idf is not None:
-            e["passage_idf_overlap"] = float(p_idf)
-        e["cluster_token_length"] = cluster_len
-        e["eval_token_length"] = eval_len
-        e["token_length_delta"] = cluster_len - eval_len
-        fp = index.fingerprint[slot]
-        if fp is not None:
-            e["fingerprint"] = fp
-        ic = int(index.is_correct[slot])
-        if ic >= 0:
-            e["is_correct"] = bool(ic)
-        files = index.reference_files
-        fi = int(index.file_idx[slot])
-        if 0 <= fi < len(files):
-            e["reference_file"] = files[fi]
-        split = index.split[slot]
-        if split is not None:
-            e["split"] = split
-        return e
+        q_end = question_end(m, self.n)
+        overlap = self._overlap_text(tokens, m.question.start, q_end, m.passage.bounds, m.answer.bounds)
+        return simple_entry(self.index, m, q_end, line_num, label, overlap)
 
     # ---- report text -----------------------------------------------------------------------
     def _decode(self, tokens: np.ndarray, a: int, b: int) -> str | None:

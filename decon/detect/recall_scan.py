@@ -30,6 +30,7 @@ import numpy as np
 from decon.common.config import DetectionConfig
 from decon.common.ngram_hash import ngram_seed
 from decon.detect import hitpath
+from decon.detect.entry import add_eval_metadata
 from decon.detect.recall_index import CHOICE_LETTERS, EV_FINAL, EV_LAST_NUMBER, EVIDENCE_NAMES, RecallIndex
 from decon.detect.recall_index import FILTER_BITS as RECALL_FILTER_BITS
 from decon.detect.recall_kernel import find_tokens, recall_candidates
@@ -272,18 +273,10 @@ class RecallPass:
             e["answer_start_idx"] = ev.start
             e["answer_end_idx"] = ev.end
             e["answer_boundaries"] = [[ev.start, ev.end]]
-        fp = r.fingerprint[item]
-        if fp is not None:
-            e["fingerprint"] = fp
-        ic = int(a["recall.item.is_correct"][item])
-        if ic >= 0:
-            e["is_correct"] = bool(ic)
         fi = int(a["recall.item.file"][item])
-        if 0 <= fi < len(r.reference_files):
-            e["reference_file"] = r.reference_files[fi]
-        split = r.split[item]
-        if split is not None:
-            e["split"] = split
+        add_eval_metadata(e, fingerprint=r.fingerprint[item], is_correct=int(a["recall.item.is_correct"][item]),
+                          reference_file=r.reference_files[fi] if 0 <= fi < len(r.reference_files) else None,
+                          split=r.split[item])
         e["recall_evidence"] = {
             "rule": method,
             "why": why,
