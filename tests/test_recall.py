@@ -7,6 +7,7 @@ generic stem that many instances share.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import orjson
@@ -30,6 +31,20 @@ SHORT_Q = "Which river feeds the Lake of Ossendrecht?"
 SHORT_CHOICES = ["the Vantler", "the Morrow", "the Siskel", "the Anduin Brook"]
 ALONE_Q = "Which guild of glassblowers in old Varnholt first sealed its lanterns with copper wire?"
 ALONE_CHOICES = ["the Amber Guild", "the Heron Guild", "the Lantern Guild", "the Salt Guild"]
+PASSAGE = ("This question refers to the following information. The harbour charter of Quenmouth, sealed in the "
+           "spring of its founding year, granted the fishers of the lower town the right to dry their nets on the "
+           "common strand and to sell their catch without toll on three market days in every week. The same charter "
+           "bound every household of the upper town to keep one lantern burning at the quay through the winter "
+           "storms, and it named the reeve who would settle quarrels between the salt carters and the coopers over "
+           "the use of the new stone bridge across the river mouth. In the years after the sealing the lower town "
+           "doubled its boats, the upper town built a rope walk along the cliff road, and the abbey that had owned "
+           "the strand before the charter asked the crown three times to take the rights back, each time in vain, "
+           "until a flood in the ninth year washed the drying frames away and the strand was shared anew by lot")
+PASSAGE_QS = ["Which change in the economy does it reflect?", "Whom was the charter meant to attract?"]
+TEMPLATE = ("In {}, controlling for inflation and purchasing power and leaving out the income of seasonal workers "
+            "and of households that moved away, by roughly how many times did the average household income of the "
+            "region grow between the census of 1950 and the census of 2010, as the statistics office reports it in "
+            "its yearly digest of wages, rents, prices and the counts of people in work in every district?")
 STEM = "Which of the following is true?"
 STEM_CHOICES = [
     ["copper conducts heat well", "glass conducts heat well", "wood is a metal", "ice is heavier than water"],
@@ -39,6 +54,17 @@ STEM_CHOICES = [
     ["rain is dry", "snow is warm", "fog is made of droplets", "hail is soft"],
     ["salt is sweet", "sugar is salty", "lemons are sour", "pepper is cold"],
 ]
+
+
+def _fillers(count: int = 1500) -> list[dict]:
+    """Unrelated questions, so that n-gram IDF is as flat as in a real reference set (there, an
+    n-gram two questions share weighs almost as much as one only this question has)."""
+    rng = random.Random(5)
+    vocab = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ri", "so", "tu", "va", "ze")
+             for b in ("bar", "den", "fil", "gom", "hut", "jex", "lon", "mar", "pox", "wen")]
+    return [{"eval_key": "fill", "eval_instance_index": i, "split": "test", "doc_id": 100_000 + i,
+             "question": " ".join(rng.choice(vocab) for _ in range(14)) + "?", "answer": rng.choice(vocab)}
+            for i in range(count)]
 
 
 def _mc(eval_key: str, inst: int, question: str, choices: list[str], correct: int) -> list[dict]:
@@ -53,10 +79,15 @@ def refs(tmp_path_factory) -> Path:
             "doc_id": 1000}]
     mc = _mc("mmlux", 0, LONG_MC_Q, LONG_MC_CHOICES, 0) + _mc("mmlux", 1, SHORT_Q, SHORT_CHOICES, 2)
     mc += _mc("mmlux", 2, ALONE_Q, ALONE_CHOICES, 1)
+    for i, q in enumerate(PASSAGE_QS):
+        mc += _mc("mmlux", 20 + i, f"{PASSAGE} {q}", ["trade", "farming", "mining", "war"], i)
+    for i, place in enumerate(("Varnholt", "Quenmouth")):
+        mc += _mc("mmlux", 30 + i, TEMPLATE.format(place), ["two", "four", "six", "eight"], i)
     for i, choices in enumerate(STEM_CHOICES):
         mc += _mc("mmlux", 10 + i, STEM, choices, (i + 1) % 4 if i != 0 else 0)
     (d / "gsmx.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in gsm) + b"\n")
     (d / "mmlux.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in mc) + b"\n")
+    (d / "fill.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in _fillers()) + b"\n")
     return d
 
 
@@ -82,8 +113,15 @@ def _methods(entries: list[dict]) -> set[tuple[str, int, str]]:
 
 
 def _words(text: str, share: float) -> str:
+    """The first ``share`` of the words of ``text``."""
     w = text.split()
     return " ".join(w[: int(len(w) * share)])
+
+
+def _last_words(text: str, share: float) -> str:
+    """The last ``share`` of the words of ``text`` (a copy that starts inside the question)."""
+    w = text.split()
+    return " ".join(w[len(w) - int(len(w) * share):])
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +140,7 @@ def test_simple_misses_what_recall_finds(tmp_path, refs):
 
 
 def test_question_answer_needs_the_right_final_answer(tmp_path, refs):
-    partial = _words(GSM_Q, 0.86)  # coverage under the question-only bound, over the with-answer bound
+    partial = _last_words(GSM_Q, 0.9)  # coverage under the question-only bound, over the with-answer bound
     texts = [f"{partial} #### 66", f"{partial} #### 67", f"{partial} The answer is 66.", partial]
     found = _detect(tmp_path, refs, texts, "--recall")
     assert _methods(found[0]) == {("gsmx", 0, "question_answer")}
@@ -161,6 +199,24 @@ def test_generic_stem_alone_is_not_a_leak_but_with_its_answer_it_is(tmp_path, re
     assert _methods(found[1]) == {("mmlux", 11, "short_exact")}
     assert _methods(found[2]) == {("mmlux", 10, "short_exact")}
     assert found[3] == []
+
+
+def test_a_shared_passage_with_another_question_is_not_a_copy(tmp_path, refs):
+    texts = [f"{PASSAGE} {PASSAGE_QS[0]}", f"{PASSAGE} What did the abbey want?", f"{PROSE}. {PASSAGE} {PASSAGE_QS[1]} {PROSE}."]
+    found = _detect(tmp_path, refs, texts, "--recall")
+    assert _methods(found[0]) == {("mmlux", 20, "question_exact")}
+    assert found[1] == []  # the passage, then a question no eval has
+    assert _methods(found[2]) == {("mmlux", 21, "question_exact")}
+    ev = found[2][0]["recall_evidence"]
+    assert ev["question_end_ngrams_matched"] == [3, 3] and ev["own_ngram_coverage"] == 1.0
+
+
+def test_a_templated_question_with_another_name_is_not_a_copy(tmp_path, refs):
+    texts = [TEMPLATE.format("Varnholt"), TEMPLATE.format("Ossendrecht"), f"{PROSE}. {TEMPLATE.format('Quenmouth')} {PROSE}."]
+    found = _detect(tmp_path, refs, texts, "--recall")
+    assert _methods(found[0]) == {("mmlux", 30, "question_exact")}
+    assert found[1] == []  # the same template, a place no eval names
+    assert _methods(found[2]) == {("mmlux", 31, "question_exact")}
 
 
 def test_recall_leaves_simple_entries_as_they_are(tmp_path):

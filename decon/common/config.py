@@ -119,7 +119,7 @@ class DetectionConfig:
         )
         out = {k: getattr(self, k) for k in keys}
         if self.recall:  # the recall arrays ride with the index; a SIMPLE-only key stays as it was
-            out["recall"] = 1
+            out["recall"] = 2  # the recall arrays' layout version
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from decon.common.tokenizer import Tokenizer
 from decon.detect import hitpath
 
 ANCHORS = 3
+TAIL_NGRAMS = 3  # a long question's last n-grams: a copy must hold most of them (its real question)
 FILTER_BITS = 26
 MAX_EVIDENCE_TOKENS = 32  # a whole answer longer than this is not used as answer evidence
 
@@ -84,6 +85,17 @@ def last_number(answer: str) -> str | None:
     return nums[-1].rstrip(".,") if nums else None
 
 
+def _spread_anchors(first: np.ndarray, dfs: np.ndarray) -> list[int]:
+    """The anchors of one question: in each of ``ANCHORS`` equal parts of it, its rarest n-gram
+    (ties: the earliest), so that a copy missing the question's start or end is still found."""
+    span = int(first.max()) + 1
+    part = first * ANCHORS // span
+    order = np.lexsort((first, dfs, part))  # by part, then rarest, then earliest
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = part[order[1:]] != part[order[:-1]]
+    return order[keep].tolist()
+
+
 def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_clean: list[str],
                         tok: Tokenizer, config: DetectionConfig, clean: Any,
                         file_names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -124,17 +136,20 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
     seed = ngram_seed(n)
     q_keys: list[np.ndarray] = []
     q_first: list[np.ndarray] = []
+    q_tail_local: list[np.ndarray] = []  # positions in q_keys[qi] of the question's last n-grams
     for qi in range(len(questions)):
         keys = hitpath.ngram_keys(flat[ptr[qi]:ptr[qi + 1]], n, seed)
         uk, first = np.unique(keys, return_index=True)
         q_keys.append(uk)
         q_first.append(first)
+        q_tail_local.append(np.unique(np.searchsorted(uk, keys[-TAIL_NGRAMS:])) if len(keys) else np.empty(0, _I64))
     all_keys = np.concatenate(q_keys) if q_keys else np.empty(0, np.uint64)
     gram_keys, gram_of, df = np.unique(all_keys, return_inverse=True, return_counts=True)
     n_q = max(len(questions), 1)
     idf = np.log(np.float64(n_q) / np.maximum(df, 1)).astype(np.float32)
 
     q_gram_rows: list[np.ndarray] = []
+    q_tail_rows: list[np.ndarray] = []
     anchors: list[tuple[int, int, int]] = []  # (gram id, question, offset)
     rare_share = np.zeros(len(questions), dtype=np.float32)
     idf_sum = np.zeros(len(questions), dtype=np.float32)
@@ -144,13 +159,13 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
         ids = gram_of[at:at + m].astype(np.int64)
         at += m
         q_gram_rows.append(ids)  # sorted by key, hence by id
+        q_tail_rows.append(ids[q_tail_local[qi]])
         if m == 0:
             continue
         dfs = df[ids]
         rare_share[qi] = np.float32((dfs == 1).sum() / m)
         idf_sum[qi] = np.float32(idf[ids].astype(np.float64).sum())
-        order = np.lexsort((q_first[qi], dfs))[:ANCHORS]
-        anchors.extend((int(ids[j]), qi, int(q_first[qi][j])) for j in order.tolist())
+        anchors.extend((int(ids[j]), qi, int(q_first[qi][j])) for j in _spread_anchors(q_first[qi], dfs))
 
     anchors.sort()
     a_gram = np.array([a[0] for a in anchors], dtype=np.int64)
@@ -221,6 +236,7 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
     ev_item_vals, ev_item_ptr = _ragged(ev_item_rows, np.int64)
     ch_item_vals, ch_item_ptr = _ragged(choice_rows, np.int64)
     qg_vals, qg_ptr = _ragged(q_gram_rows, np.int64)
+    qt_vals, qt_ptr = _ragged(q_tail_rows, np.int64)
     qi_vals, qi_ptr = _ragged(q_items, np.int64)
 
     def rec_field(name: str) -> list[Any]:
@@ -231,6 +247,7 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
     arrays: dict[str, np.ndarray] = {
         "recall.q.tokens": flat, "recall.q.tokens_ptr": ptr.astype(np.int64),
         "recall.q.grams": qg_vals, "recall.q.grams_ptr": qg_ptr,
+        "recall.q.tail": qt_vals, "recall.q.tail_ptr": qt_ptr,
         "recall.q.items": qi_vals, "recall.q.items_ptr": qi_ptr,
         "recall.q.rare_share": rare_share, "recall.q.idf_sum": idf_sum,
         "recall.gram.keys": gram_keys.astype(np.uint64), "recall.gram.ids": np.arange(len(gram_keys), dtype=np.int64),

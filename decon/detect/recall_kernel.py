@@ -3,7 +3,9 @@
 For every document of a batch, each hit on an *anchor* n-gram (one of a question's rarest n-grams)
 proposes that question at ``start = position - anchor offset``. A short question is then compared
 token by token at that start; a long one is scored by its n-gram coverage in a window around it
-(IDF-weighted: n-grams that many questions share weigh little). One call per batch.
+(IDF-weighted: n-grams that many questions share weigh little), and its last n-grams are counted
+apart (a copy of the shared first part of a question, a long passage with another question after
+it, lacks them). One call per batch.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import numpy as np
 
 from decon.detect.hitpath import _contains, _grow_rows, _jit
 
-ROW_COLUMNS = 6  # doc, question, start, matched first token, matched last token, matched n-grams
+# doc, question, start, matched first token, matched last token, matched n-grams, the question's last
+# n-grams matched and how many it has, its own n-grams (in no other question) matched and how many
+ROW_COLUMNS = 10
 
 
 @_jit
 def recall_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray, gid: np.ndarray, n: int,
                       anchor_ptr: np.ndarray, anchor_q: np.ndarray, anchor_off: np.ndarray,
                       q_tok: np.ndarray, q_tok_ptr: np.ndarray, q_gram: np.ndarray, q_gram_ptr: np.ndarray,
-                      gram_idf: np.ndarray, q_idf_sum: np.ndarray, long_min: int, min_cov: float,
+                      q_tail: np.ndarray, q_tail_ptr: np.ndarray,
+                      gram_idf: np.ndarray, gram_df: np.ndarray, q_idf_sum: np.ndarray, long_min: int, min_cov: float,
                       mark: np.ndarray, last_doc: np.ndarray, last_s: np.ndarray, stamp: int,
                       doc_stamp: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     rows = np.empty((64, ROW_COLUMNS), dtype=np.int64)
@@ -42,6 +47,10 @@ def recall_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray, 
                 last_doc[q] = doc_stamp
                 last_s[q] = s
                 gl, gh = q_gram_ptr[q], q_gram_ptr[q + 1]
+                tl, th = q_tail_ptr[q], q_tail_ptr[q + 1]
+                tail_hits = th - tl
+                own = 0
+                own_hits = 0
                 if length < long_min:
                     if s < ds or s + length > de:
                         continue
@@ -64,9 +73,18 @@ def recall_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray, 
                     w = 0.0
                     cnt = 0
                     for j in range(gl, gh):
-                        if mark[q_gram[j]] == stamp:
-                            w += gram_idf[q_gram[j]]
+                        g2 = q_gram[j]
+                        if gram_df[g2] == 1:
+                            own += 1
+                        if mark[g2] == stamp:
+                            w += gram_idf[g2]
                             cnt += 1
+                            if gram_df[g2] == 1:
+                                own_hits += 1
+                    tail_hits = 0
+                    for j in range(tl, th):
+                        if mark[q_tail[j]] == stamp:
+                            tail_hits += 1
                     tot = q_idf_sum[q]
                     if tot > 0:
                         cov = w / tot
@@ -93,6 +111,10 @@ def recall_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray, 
                 rows[out, 3] = first
                 rows[out, 4] = last
                 rows[out, 5] = cnt
+                rows[out, 6] = tail_hits
+                rows[out, 7] = th - tl
+                rows[out, 8] = own_hits
+                rows[out, 9] = own
                 cov_out[out] = cov
                 out += 1
     return rows[:out], cov_out[:out], stamp, doc_stamp

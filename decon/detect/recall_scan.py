@@ -9,6 +9,11 @@ instance) pairs SIMPLE did not report. Its rules, each with its own ``method``:
   of a worked solution; the correct choice text; with the choices listed, the correct letter.
 - ``question_exact``: such a question covered to ``recall_question_coverage`` with no answer; the
   question may be shared by at most ``MAX_SHARED_ITEMS`` eval instances.
+- Both need the question's end (at least ``TAIL_MIN`` of its last ``recall_index.TAIL_NGRAMS``
+  n-grams in the copy) and the same coverage of its *own* n-grams (those no other question has)
+  as of all of them. A long shared first part (MMLU's "This question refers to the following
+  information" with a passage several questions share) followed by another question, or a
+  templated question with another country or number in it, is not a copy of this one.
 - ``short_exact``: a shorter question, equal token by token wherever it starts, with answer
   evidence at most ``recall_answer_gap`` tokens after it; without answer evidence only when it has
   ``recall_short_alone_tokens`` tokens, belongs to one eval instance, and at least
@@ -16,7 +21,8 @@ instance) pairs SIMPLE did not report. Its rules, each with its own ``method``:
   following is true" on its own never fires).
 
 Every entry carries upstream's report fields plus ``recall_evidence``: the rule, the coverage and
-its threshold, the answer evidence found (kind, text, token span) and the distinctiveness figures.
+its threshold, the question's last n-grams found, the answer evidence found (kind, text, token
+span) and the distinctiveness figures.
 """
 
 from __future__ import annotations
@@ -31,15 +37,44 @@ from decon.common.config import DetectionConfig
 from decon.common.ngram_hash import ngram_seed
 from decon.detect import hitpath
 from decon.detect.entry import add_eval_metadata
-from decon.detect.recall_index import CHOICE_LETTERS, EV_FINAL, EV_LAST_NUMBER, EVIDENCE_NAMES, RecallIndex
+from decon.detect.recall_index import (
+    CHOICE_LETTERS,
+    EV_FINAL,
+    EV_LAST_NUMBER,
+    EVIDENCE_NAMES,
+    RecallIndex,
+)
 from decon.detect.recall_index import FILTER_BITS as RECALL_FILTER_BITS
 from decon.detect.recall_kernel import find_tokens, recall_candidates
 
 MAX_SHARED_ITEMS = 4  # a question alone names at most this many instances; more is a generic stem
 MAX_EVIDENCE_ITEMS = 3  # an answer that several instances of one question share is no evidence
+TAIL_MIN = 2  # of a long question's last TAIL_NGRAMS n-grams, a copy holds at least this many
 LETTER_GAP = 6  # the letter of the correct choice within this many tokens after the listed choices
 
 OverlapText = Callable[[np.ndarray, int, int, Any, Any], str | None]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a long question a candidate copy holds (a short one is equal token by token)."""
+
+    idf: float  # IDF-weighted share of its n-grams
+    tail_hits: int  # of its last TAIL_NGRAMS n-grams
+    tail_n: int
+    own_hits: int  # of its n-grams that no other question has
+    own_n: int
+
+    @property
+    def own(self) -> float:
+        return self.own_hits / self.own_n if self.own_n else 1.0
+
+    def has_end(self) -> bool:
+        return self.tail_hits >= min(TAIL_MIN, self.tail_n)
+
+    def reaches(self, bound: float) -> bool:
+        """IDF coverage and coverage of its own n-grams both at least ``bound``."""
+        return self.idf >= bound and self.own >= bound
 
 
 @dataclass(frozen=True)
@@ -98,7 +133,8 @@ class RecallPass:
         rows, cov, self._stamp, self._doc_stamp = recall_candidates(
             flat, lo.astype(np.int64), hi.astype(np.int64), gid, self.n, a["recall.anchor.ptr"],
             a["recall.anchor.question"], a["recall.anchor.offset"], a["recall.q.tokens"], a["recall.q.tokens_ptr"],
-            a["recall.q.grams"], a["recall.q.grams_ptr"], a["recall.gram.idf"], a["recall.q.idf_sum"],
+            a["recall.q.grams"], a["recall.q.grams_ptr"], a["recall.q.tail"], a["recall.q.tail_ptr"],
+            a["recall.gram.idf"], a["recall.gram.df"], a["recall.q.idf_sum"],
             int(self.cfg.recall_long_question_tokens), self.min_cov, self._mark, self._last_doc, self._last_s,
             self._stamp, self._doc_stamp)
         return rows, cov
@@ -170,7 +206,9 @@ class RecallPass:
             return []
         a = self.r.a
         best: dict[tuple[int, int], tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        for (d_i, q, _s, first, last, cnt), c in zip(rows.tolist(), cov.tolist(), strict=True):
+        for (d_i, q, _s, first, last, cnt, tail_hits, tail_n, own_hits, own_n), c in zip(rows.tolist(), cov.tolist(),
+                                                                                       strict=True):
+            parts = Coverage(c, tail_hits, tail_n, own_hits, own_n)
             d = int(docs[d_i])
             line = lines[d]
             if skip and all((line, self.r.eval_keys[int(a["recall.item.eval_key"][i])],
@@ -178,13 +216,13 @@ class RecallPass:
                 continue  # SIMPLE reported every instance of this question on this line
             base = int(ptr[d])
             tokens = flat[base:int(ptr[d + 1])]
-            for item, method, ev, why in self._decide(q, c, tokens, first - base, last - base):
+            for item, method, ev, why in self._decide(q, parts, tokens, last - base):
                 ek = self.r.eval_keys[int(a["recall.item.eval_key"][item])]
                 inst = int(a["recall.item.instance"][item])
                 if (line, ek, inst) in skip:
                     continue
-                entry = self._entry(item, q, c, cnt, first - base, last - base, ev, method, why, tokens, line,
-                                    label, overlap_text)
+                entry = self._entry(item, q, parts, cnt, first - base, last - base, ev, method,
+                                    why, tokens, line, label, overlap_text)
                 rank = (-c, first - base, int(self.r.a["recall.item.doc_id"][item]))
                 key = (d, item)
                 if key not in best or rank < best[key][0]:
@@ -193,13 +231,15 @@ class RecallPass:
         out.sort(key=lambda e: (e["training_line"], e["question_start_idx"], e["eval_key"], e["eval_instance_index"]))
         return out
 
-    def _decide(self, q: int, cov: float, tokens: np.ndarray, first: int,
+    def _decide(self, q: int, cov: Coverage, tokens: np.ndarray,
                 last: int) -> list[tuple[int, str, Evidence | None, str]]:
         """(item, method, evidence, reason) for each eval item a question candidate flags."""
         cfg, a = self.cfg, self.r.a
         items = self.r.q_items(q).tolist()
         length = int(a["recall.q.tokens_ptr"][q + 1] - a["recall.q.tokens_ptr"][q])
         short = length < cfg.recall_long_question_tokens
+        if not short and not (cov.has_end() and cov.reaches(self.min_cov)):
+            return []  # its end or its own n-grams missing: a shared first part, or another question
         with_evidence = []
         for item in items:
             ev = self.evidence(item, tokens, last, short)
@@ -210,9 +250,10 @@ class RecallPass:
             if short:
                 why = f"whole question equal token by token ({length} tokens), answer evidence after it"
                 return [(i, "short_exact", ev, why) for i, ev in with_evidence]
-            if cov >= cfg.recall_answer_coverage:
-                why = (f"question coverage {cov:.3f} >= {cfg.recall_answer_coverage:.2f} with answer evidence "
-                       "after it")
+            bound = cfg.recall_answer_coverage
+            if cov.reaches(bound):
+                why = (f"question coverage {cov.idf:.3f} (own n-grams {cov.own:.3f}) >= {bound:.2f} with answer "
+                       "evidence after it")
                 return [(i, "question_answer", ev, why) for i, ev in with_evidence]
         if len(items) > MAX_SHARED_ITEMS:
             return out
@@ -224,12 +265,13 @@ class RecallPass:
                        f"one eval instance, {rare:.2f} of its n-grams in no other question")
                 out = [(items[0], "short_exact", None, why)]
             return out
-        if cov >= cfg.recall_question_coverage:
-            why = f"question coverage {cov:.3f} >= {cfg.recall_question_coverage:.2f} (no answer needed)"
+        bound = cfg.recall_question_coverage
+        if cov.reaches(bound):
+            why = f"question coverage {cov.idf:.3f} (own n-grams {cov.own:.3f}) >= {bound:.2f} (no answer needed)"
             out = [(i, "question_exact", None, why) for i in items]
         return out
 
-    def _entry(self, item: int, q: int, cov: float, cnt: int, first: int, last: int, ev: Evidence | None,
+    def _entry(self, item: int, q: int, cov: Coverage, cnt: int, first: int, last: int, ev: Evidence | None,
                method: str, why: str, tokens: np.ndarray, line: int, label: str,
                overlap_text: OverlapText) -> dict[str, Any]:
         r, a, cfg = self.r, self.r.a, self.cfg
@@ -249,10 +291,10 @@ class RecallPass:
             "eval_instance_index": int(a["recall.item.instance"][item]),
             "ngram_match_cnt": int(cnt),
             "eval_unique_ngrams": n_grams,
-            "contamination_score": float(np.float32(cov)),
+            "contamination_score": float(np.float32(cov.idf)),
             "length_adjusted_question_threshold": float(np.float32(threshold)),
             "method": method,
-            "idf_overlap": float(np.float32(cov)),
+            "idf_overlap": float(np.float32(cov.idf)),
             "question_start_idx": first,
             "question_end_idx": last,
             "cluster_token_length": cluster_len,
@@ -280,11 +322,14 @@ class RecallPass:
         e["recall_evidence"] = {
             "rule": method,
             "why": why,
-            "coverage": round(cov, 6),
+            "coverage": round(cov.idf, 6),
+            "own_ngram_coverage": round(cov.own, 6),
+            "own_ngrams": cov.own_n,
             "coverage_threshold": threshold,
             "matched_ngrams": int(cnt),
             "question_ngrams": n_grams,
             "question_tokens": length,
+            "question_end_ngrams_matched": [cov.tail_hits, cov.tail_n],
             "instances_sharing_question": len(r.q_items(q)),
             "rare_ngram_share": round(float(a["recall.q.rare_share"][q]), 6),
             "answer": None if ev is None else {
