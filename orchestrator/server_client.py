@@ -29,6 +29,7 @@ class ServerInfo:
     mode: str
     threshold: float | None
     raw: dict[str, Any]
+    recall: bool = False  # the server runs the recall pass after SIMPLE (decon server --recall)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ServerClient:
             mode=str(data.get("mode", "simple")),
             threshold=data.get("contamination_score_threshold"),
             raw=data,
+            recall=bool(data.get("recall", False)),
         )
 
     def wait_ready(self, timeout: float, interval: float = 2.0, stop: Any = None) -> ServerInfo | None:
