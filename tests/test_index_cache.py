@@ -293,6 +293,18 @@ def test_child_build_imports_only_the_builder():
     assert out.strip() == "[]"
 
 
+def test_child_build_with_recall_imports_only_the_builder():
+    """The recall arrays are built in numpy alone: a --recall build loads no numba either."""
+    refs = Path(__file__).resolve().parent / "golden" / "synthetic-input" / "refs"
+    code = ("import sys; from decon.common.config import DetectionConfig; "
+            "from decon.detect.reference_index import build_index; "
+            f"index = build_index(DetectionConfig(recall=True, evals_dir={str(refs)!r}), progress=False); "
+            "assert index.recall is not None and len(index.recall.a['recall.gram.keys']) > 0; "
+            "print(sorted(m for m in ('numba', 'datasketch', 'decon.detect.detection') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_bad_reference_file_is_one_line_error_from_the_child(tmp_path, training):
     evals = tmp_path / "bad-evals"
     evals.mkdir()

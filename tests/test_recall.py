@@ -245,3 +245,43 @@ def test_recall_is_simple_mode_only(tmp_path, refs, capsys):
     assert rc != 0
     err = capsys.readouterr().err
     assert "--recall" in err and "Traceback" not in err
+
+
+def test_question_gram_tables_equal_a_per_question_walk():
+    """recall_index._question_grams (all questions at once, numpy) against a plain walk per question."""
+    import numpy as np
+
+    from decon.common.ngram_hash import ngram_hashes
+    from decon.detect.recall_index import ANCHORS, TAIL_NGRAMS, _question_grams
+
+    rng = random.Random(3)
+    questions = [[rng.randrange(40) for _ in range(rng.randrange(0, 30))] for _ in range(300)]
+    n = 3
+    flat = np.array([t for q in questions for t in q], dtype=np.int64)
+    ptr = np.cumsum([0] + [len(q) for q in questions]).astype(np.int64)
+    g = _question_grams(flat, ptr, n)
+    keys = g["keys"].tolist()
+    per_q = [ngram_hashes(np.array(q, dtype=np.int64), n).tolist() for q in questions]
+    df = {}
+    for ks in per_q:
+        for k in set(ks):
+            df[k] = df.get(k, 0) + 1
+    assert keys == sorted(df) and g["df"].tolist() == [df[k] for k in keys]
+    anchors = []
+    for qi, ks in enumerate(per_q):
+        row = g["q_grams"][g["q_grams_ptr"][qi]:g["q_grams_ptr"][qi + 1]].tolist()
+        assert row == [keys.index(k) for k in sorted(set(ks))]
+        tail = g["q_tail"][g["q_tail_ptr"][qi]:g["q_tail_ptr"][qi + 1]].tolist()
+        assert tail == sorted({keys.index(k) for k in ks[-TAIL_NGRAMS:]}) if ks else tail == []
+        if ks:
+            first = {k: ks.index(k) for k in set(ks)}
+            assert g["rare_share"][qi] == np.float32(sum(df[k] == 1 for k in first) / len(first))
+            span = max(first.values()) + 1
+            best = {}
+            for k, p in first.items():
+                part = p * ANCHORS // span
+                cand = (df[k], p, k)
+                best[part] = min(best.get(part, cand), cand)
+            anchors += [(keys.index(k), qi, p) for _, p, k in best.values()]
+    got = list(zip(g["anchor_gram"].tolist(), g["anchor_question"].tolist(), g["anchor_offset"].tolist(), strict=True))
+    assert got == sorted(anchors)

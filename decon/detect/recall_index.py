@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 
 from decon.common.config import DetectionConfig
-from decon.common.ngram_hash import ngram_seed
+from decon.common.ngram_hash import flat_ngram_hashes
 from decon.common.string_table import StringTable
 from decon.common.tokenizer import Tokenizer
-from decon.detect import hitpath
 
 ANCHORS = 3
 TAIL_NGRAMS = 3  # a long question's last n-grams: a copy must hold most of them (its real question)
@@ -85,15 +84,81 @@ def last_number(answer: str) -> str | None:
     return nums[-1].rstrip(".,") if nums else None
 
 
-def _spread_anchors(first: np.ndarray, dfs: np.ndarray) -> list[int]:
-    """The anchors of one question: in each of ``ANCHORS`` equal parts of it, its rarest n-gram
-    (ties: the earliest), so that a copy missing the question's start or end is still found."""
-    span = int(first.max()) + 1
-    part = first * ANCHORS // span
-    order = np.lexsort((first, dfs, part))  # by part, then rarest, then earliest
-    keep = np.ones(len(order), dtype=bool)
-    keep[1:] = part[order[1:]] != part[order[:-1]]
-    return order[keep].tolist()
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view (as :func:`decon.detect.hitpath.readonly`: one array type for the kernel,
+    whether built or memory-mapped; not imported from there, so the build child never loads numba)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _group_starts(*cols: np.ndarray) -> np.ndarray:
+    """Mask of rows that start a new run of equal (cols...) in sorted order."""
+    m = np.ones(len(cols[0]), dtype=bool)
+    if len(m) > 1:
+        diff = np.zeros(len(m) - 1, dtype=bool)
+        for c in cols:
+            diff |= c[1:] != c[:-1]
+        m[1:] = diff
+    return m
+
+
+def _question_grams(flat: np.ndarray, ptr: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """The n-gram tables of the questions ``flat``/``ptr`` (token ids back to back), all at once:
+
+    - ``keys``/``df``/``idf``: every distinct n-gram (sorted key = id), in how many questions;
+    - ``q_grams``: each question's distinct n-gram ids (ascending), ``q_tail``: the ids of its last
+      ``TAIL_NGRAMS`` n-grams;
+    - ``rare_share``/``idf_sum``: per question, the share of its n-grams no other question has and
+      its IDF total;
+    - anchors: in each of ``ANCHORS`` equal parts of a question, its rarest n-gram (ties: the
+      earliest), as (gram id, question, offset) sorted, so that a copy missing the question's start
+      or end is still proposed.
+    """
+    n_q = len(ptr) - 1
+    keys, seq, pos = flat_ngram_hashes(flat, ptr, n)
+    order = np.lexsort((pos, keys, seq))
+    keys, seq, pos = keys[order], seq[order], pos[order]
+    del order
+    windows = np.bincount(seq, minlength=n_q)
+    tail = pos >= windows[seq] - TAIL_NGRAMS  # each question's last TAIL_NGRAMS windows
+    t_keys, t_q = keys[tail], seq[tail]
+    first = _group_starts(seq, keys)  # the first position of each (question, n-gram)
+    u_keys, u_q, u_pos = keys[first], seq[first], pos[first]
+    del keys, seq, pos, first, tail
+    gram_keys, gram_of, df = np.unique(u_keys, return_inverse=True, return_counts=True)
+    gram_of = gram_of.astype(np.int64, copy=False)
+    del u_keys
+    idf = np.log(np.float64(max(n_q, 1)) / np.maximum(df, 1)).astype(np.float32)
+    counts = np.bincount(u_q, minlength=n_q)
+    q_ptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(counts, out=q_ptr[1:])
+    own = (df[gram_of] == 1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rare_share = np.where(counts > 0, np.bincount(u_q, weights=own, minlength=n_q) / np.maximum(counts, 1), 0.0)
+    idf_sum = np.bincount(u_q, weights=idf[gram_of].astype(np.float64), minlength=n_q)
+
+    t_ids = np.searchsorted(gram_keys, t_keys).astype(np.int64)
+    o = np.lexsort((t_ids, t_q))
+    t_q, t_ids = t_q[o], t_ids[o]
+    keep = _group_starts(t_q, t_ids)
+    t_q, t_ids = t_q[keep], t_ids[keep]
+    qt_ptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(t_q, minlength=n_q), out=qt_ptr[1:])
+
+    # anchors: per (question, part), the rarest n-gram, ties the earliest
+    span = np.zeros(n_q, dtype=np.int64)
+    np.maximum.at(span, u_q, u_pos + 1)
+    part = u_pos * ANCHORS // np.maximum(span[u_q], 1)
+    o = np.lexsort((u_pos, df[gram_of], part, u_q))
+    pick = o[_group_starts(u_q[o], part[o])]
+    a = np.lexsort((u_pos[pick], u_q[pick], gram_of[pick]))
+    pick = pick[a]
+    return {"keys": gram_keys.astype(np.uint64), "df": df.astype(np.int64), "idf": idf,
+            "q_grams": gram_of, "q_grams_ptr": q_ptr, "q_tail": t_ids, "q_tail_ptr": qt_ptr,
+            "rare_share": rare_share.astype(np.float32), "idf_sum": idf_sum.astype(np.float32),
+            "anchor_gram": gram_of[pick], "anchor_question": u_q[pick].astype(np.int64),
+            "anchor_offset": u_pos[pick].astype(np.int64)}
 
 
 def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_clean: list[str],
@@ -133,42 +198,12 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
         flat = flat.astype(np.int64, copy=False)
     else:
         flat, ptr = np.empty(0, np.int64), np.zeros(1, np.int64)
-    seed = ngram_seed(n)
-    q_keys: list[np.ndarray] = []
-    q_first: list[np.ndarray] = []
-    q_tail_local: list[np.ndarray] = []  # positions in q_keys[qi] of the question's last n-grams
-    for qi in range(len(questions)):
-        keys = hitpath.ngram_keys(flat[ptr[qi]:ptr[qi + 1]], n, seed)
-        uk, first = np.unique(keys, return_index=True)
-        q_keys.append(uk)
-        q_first.append(first)
-        q_tail_local.append(np.unique(np.searchsorted(uk, keys[-TAIL_NGRAMS:])) if len(keys) else np.empty(0, _I64))
-    all_keys = np.concatenate(q_keys) if q_keys else np.empty(0, np.uint64)
-    gram_keys, gram_of, df = np.unique(all_keys, return_inverse=True, return_counts=True)
+    g = _question_grams(flat, ptr, n)
+    gram_keys, df, idf = g["keys"], g["df"], g["idf"]
+    qg_vals, qg_ptr, qt_vals, qt_ptr = g["q_grams"], g["q_grams_ptr"], g["q_tail"], g["q_tail_ptr"]
+    rare_share, idf_sum = g["rare_share"], g["idf_sum"]
+    a_gram, a_question, a_offset = g["anchor_gram"], g["anchor_question"], g["anchor_offset"]
     n_q = max(len(questions), 1)
-    idf = np.log(np.float64(n_q) / np.maximum(df, 1)).astype(np.float32)
-
-    q_gram_rows: list[np.ndarray] = []
-    q_tail_rows: list[np.ndarray] = []
-    anchors: list[tuple[int, int, int]] = []  # (gram id, question, offset)
-    rare_share = np.zeros(len(questions), dtype=np.float32)
-    idf_sum = np.zeros(len(questions), dtype=np.float32)
-    at = 0
-    for qi in range(len(questions)):
-        m = len(q_keys[qi])
-        ids = gram_of[at:at + m].astype(np.int64)
-        at += m
-        q_gram_rows.append(ids)  # sorted by key, hence by id
-        q_tail_rows.append(ids[q_tail_local[qi]])
-        if m == 0:
-            continue
-        dfs = df[ids]
-        rare_share[qi] = np.float32((dfs == 1).sum() / m)
-        idf_sum[qi] = np.float32(idf[ids].astype(np.float64).sum())
-        anchors.extend((int(ids[j]), qi, int(q_first[qi][j])) for j in _spread_anchors(q_first[qi], dfs))
-
-    anchors.sort()
-    a_gram = np.array([a[0] for a in anchors], dtype=np.int64)
     anchor_ptr = np.zeros(len(gram_keys) + 1, dtype=np.int64)
     if len(a_gram):
         np.cumsum(np.bincount(a_gram, minlength=len(gram_keys)), out=anchor_ptr[1:])
@@ -235,8 +270,6 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
     ch_tok, ch_ptr = encode(choice_texts)
     ev_item_vals, ev_item_ptr = _ragged(ev_item_rows, np.int64)
     ch_item_vals, ch_item_ptr = _ragged(choice_rows, np.int64)
-    qg_vals, qg_ptr = _ragged(q_gram_rows, np.int64)
-    qt_vals, qt_ptr = _ragged(q_tail_rows, np.int64)
     qi_vals, qi_ptr = _ragged(q_items, np.int64)
 
     def rec_field(name: str) -> list[Any]:
@@ -253,8 +286,7 @@ def build_recall_arrays(raw: list[tuple[int, int, dict]], q_clean: list[str], a_
         "recall.gram.keys": gram_keys.astype(np.uint64), "recall.gram.ids": np.arange(len(gram_keys), dtype=np.int64),
         "recall.gram.idf": idf, "recall.gram.df": df.astype(np.int64), "recall.gram.bits": bits,
         "recall.anchor.ptr": anchor_ptr,
-        "recall.anchor.question": np.array([a[1] for a in anchors], dtype=np.int64),
-        "recall.anchor.offset": np.array([a[2] for a in anchors], dtype=np.int64),
+        "recall.anchor.question": a_question, "recall.anchor.offset": a_offset,
         "recall.item.eval_key": np.array([ek_idx[it.eval_key] for it in items], dtype=np.int32),
         "recall.item.instance": np.array([it.instance for it in items], dtype=np.int64),
         "recall.item.question": np.array([it.question for it in items], dtype=np.int64),
@@ -289,7 +321,7 @@ class RecallIndex:
     """Read-only views of the ``recall.*`` arrays of an index (built, cached or shared)."""
 
     def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        a = {k: hitpath.readonly(np.ascontiguousarray(v)) for k, v in arrays.items() if k.startswith("recall.")}
+        a = {k: _readonly(np.ascontiguousarray(v)) for k, v in arrays.items() if k.startswith("recall.")}
         self.a = a
         self.meta = meta
         self.eval_keys: list[str] = meta["eval_keys"]
