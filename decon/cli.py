@@ -16,6 +16,7 @@ from decon.errors import DeconError
 # (module, sub-command); each module has register(subparsers)
 _COMMANDS = [
     "decon.detect.command",
+    "decon.explain.command",
     "decon.server.command",
     "decon.review.command",
     "decon.compare.command",

@@ -1,0 +1,1 @@
+"""`decon explain`: the gates of one document, with their numbers."""
