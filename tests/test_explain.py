@@ -203,3 +203,28 @@ def test_errors_are_one_line(tmp_path, refs, args, message):
     err = proc.stderr.decode().strip().splitlines()
     assert proc.returncode != 0
     assert len(err) == 1 and err[0].startswith("Error: ") and message.format(tmp=tmp_path) in err[0], err
+
+
+def test_recall_gates_name_the_rule_or_the_bound_that_failed(refs):
+    ex = _explainer(refs, recall=True)
+    words = rc.GSM_Q.split()
+    got = ex.explain(" ".join(words[:-4]) + " #### 66")  # the question without its last words
+    c = next(c for c in got["candidates"] if c["eval_key"] == "gsmx")
+    g = _gates(c)
+    assert g["recall_proposed"]["passed"] and g["recall_coverage"]["passed"]
+    assert not g["recall_question_end"]["passed"] and g["recall_question_end"]["bound"] == 2
+    assert not g["recall_rule"]["passed"] and not got["contaminated"]
+
+    got = ex.explain(f"{rc.STEM} {rc.PROSE}", eval_key="mmlux", instance=10)  # too short for SIMPLE's index
+    (c,) = got["candidates"]
+    g = _gates(c)
+    assert not g["indexed"]["passed"]
+    assert g["recall_proposed"]["passed"] and not g["recall_answer"]["passed"]
+    assert not g["recall_rule"]["passed"] and "one instance (has 6)" in g["recall_rule"]["detail"]
+
+    got = ex.explain(f"{rc.STEM} spiders are insects")  # instance 11's correct choice
+    (c,) = [c for c in got["candidates"] if c["contaminated"]]
+    g = _gates(c)
+    assert (c["eval_key"], c["eval_instance_index"]) == ("mmlux", 11)
+    assert g["recall_answer"]["value"] == "correct_choice" and g["recall_rule"]["value"] == "short_exact"
+    assert g["recall"]["passed"]

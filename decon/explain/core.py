@@ -188,7 +188,7 @@ class Explainer:
                 c.gates.append(Gate("indexed", False, value=r["value"], bound=r["bound"],
                                     detail=f"{r['file']} line {r['line']} (doc_id {r['doc_id']}): dropped by "
                                            f"{r['gate']}: {r['detail']}"))
-            self._recall_gate(c, mine)
+            self._recall_gate(c, mine, doc)
             return c
         index = self.index
         # the record to examine: the one the walk reached furthest with (best gates), ties lowest doc_id
@@ -203,12 +203,15 @@ class Explainer:
         c.question_text = index.question_text[slot]
         c.gates.append(Gate("reported", bool([e for e in mine if e.get("method", "simple") == "simple"]),
                             detail="SIMPLE reports the best-scoring record of an instance at each question start"))
-        self._recall_gate(c, mine)
+        self._recall_gate(c, mine, doc)
         return c
 
-    def _recall_gate(self, c: CandidateExplanation, mine: list[dict[str, Any]]) -> None:
+    def _recall_gate(self, c: CandidateExplanation, mine: list[dict[str, Any]], doc: _Doc) -> None:
         if self.scanner.recall is None:
             return
+        from decon.explain.recall_gates import recall_gates
+
+        c.gates.extend(recall_gates(self.scanner.recall, doc.tokens, c.eval_key, c.eval_instance_index))
         rec = [e for e in mine if "recall_evidence" in e]
         if rec:
             ev = rec[0]["recall_evidence"]
