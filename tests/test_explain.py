@@ -130,6 +130,12 @@ def test_cluster_cut_by_misses(refs):
     g = _gates(c)["cluster"]
     assert not g["passed"] and g["value"] < g["bound"] and "11 consecutive misses" in g["detail"]
     assert not got["contaminated"]
+    one_word = " ".join(words[:20] + ["zebra"] + words[21:])  # one changed word: misses, cluster holds
+    c = next(c for c in _explainer(refs).explain(one_word)["candidates"] if c["eval_key"] == "gsmx")
+    g = _gates(c)["cluster"]
+    assert g["passed"] and g["value"] < 1.0
+    misses = int(g["detail"].split(", ")[1].split(" ")[0])
+    assert 1 <= misses <= 7  # the n-grams over the changed word's tokens
 
 
 def test_answer_missing_scores_just_under_the_threshold(refs):

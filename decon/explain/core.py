@@ -250,9 +250,12 @@ class Explainer:
         n_matched = len(cl.matched(slot))
         need = max(float(self.scanner.min_q), float(required))
         passed = bool(overlap >= self.scanner.min_q and overlap >= required)
+        span = range(start, end + 1)
+        misses = sum(1 for p in span if doc.qid[p] < 0 or slot not in self.scanner.docs_of(doc.qid[p]))
         gates.append(Gate("cluster", passed, value=float(overlap), bound=need,
                           detail=f"question IDF overlap: {n_matched} of {int(index.unique_ngrams[slot])} n-grams "
-                                 f"matched over tokens {start}-{end + n - 1}; a record drops out after "
+                                 f"matched over tokens {start}-{end + n - 1}, {misses} position(s) in that span "
+                                 f"without a match; a record drops out after "
                                  f"{cfg.question_max_consecutive_misses} consecutive misses"))
         if not passed:
             return gates, None, float(overlap)
