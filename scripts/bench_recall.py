@@ -29,12 +29,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_tools import run_decon  # noqa: E402
+
 RUNS = (("SIMPLE", []), ("--recall", ["--recall"]))
 
 
@@ -88,24 +91,18 @@ def score(args: argparse.Namespace, corpus: Path, *extra: str) -> dict[str, Any]
     return json.loads(out)
 
 
-def run_decon(args: argparse.Namespace, corpus: Path, name: str, flags: list[str]) -> tuple[dict[str, Any], float]:
+def detect_and_score(args: argparse.Namespace, corpus: Path, name: str,
+                     flags: list[str]) -> tuple[dict[str, Any], float]:
+    """`decon detect` (cold index) on the labelled set: its scores and wall seconds."""
     reports = args.out / "reports" / name.strip("-")
-    shutil.rmtree(reports, ignore_errors=True)
-    decon = Path(sys.executable).parent / "decon"
-    cmd = [str(decon) if decon.exists() else "decon", "detect", "--training-dir", str(corpus / "train"),
-           "--evals-dir", str(corpus / "refs"), "--report-output-dir", str(reports), "--no-index-cache",
-           "--worker-threads", str(args.workers), *flags]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    return score(args, corpus, str(reports), f"--label={name}"), seconds
+    res = run_decon(corpus / "train", corpus / "refs", reports, args.workers, args.out / "cache", "--no-index-cache",
+                    *flags)
+    return score(args, corpus, str(reports), f"--label={name}"), res.wall
 
 
 def speed(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Median wall and detection seconds of SIMPLE and --recall on each make bench corpus."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     import bench  # the corpora of make bench
-    from bench_tools import run_decon
 
     bargs = bench.parse_args([])
     cache, work = args.out / "speed-cache", args.out / "speed-runs"
@@ -164,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     for name, flags in RUNS:
-        results[name], seconds[name] = run_decon(args, corpus, name, flags)
+        results[name], seconds[name] = detect_and_score(args, corpus, name, flags)
     results[f"word {args.ngram}-gram"] = score(args, corpus, "--ngram", str(args.ngram))
     text = table(results, seconds)
     if "SIMPLE" in seconds and "--recall" in seconds:

@@ -187,6 +187,15 @@ def test_cli_json_from_a_training_file_line(tmp_path, refs):
     assert got["contaminated"] is True and got["matches"][0]["method"] == "question_answer"
 
 
+def test_stdin_that_is_too_long_or_not_utf8_is_one_line(refs):
+    proc = _cli("--evals-dir", str(refs), "--max-line-bytes", "100", stdin=b"word " * 100)
+    assert proc.returncode != 0
+    assert proc.stderr.decode().strip().splitlines() == [
+        "Error: stdin is longer than max_line_bytes (100); pass a training file line or raise --max-line-bytes"]
+    proc = _cli("--evals-dir", str(refs), stdin=b"caf\xe9 au lait")
+    assert proc.returncode != 0 and proc.stderr.decode().strip() == "Error: stdin is not UTF-8 text"
+
+
 def test_cli_table_from_stdin(refs):
     proc = _cli("--evals-dir", str(refs), stdin=f"Question: {rc.GSM_Q}\nAnswer: {rc.GSM_A}".encode())
     assert proc.returncode == 0, proc.stderr

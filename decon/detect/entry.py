@@ -21,6 +21,20 @@ def question_end(m: Measurements, n: int) -> int:
     return end
 
 
+def add_texts(e: dict[str, Any], *, overlap: str | None, question: str | None, answer: str | None,
+              passage: str | None = None) -> None:
+    """The matched training text and the eval's own texts, where there are any."""
+    if overlap is not None:
+        e["training_overlap_text"] = overlap
+    if question is not None:
+        e["eval_question_text"] = question
+        e["eval_overlap_text"] = question
+    if answer is not None:
+        e["eval_answer_text"] = answer
+    if passage is not None:
+        e["eval_passage_text"] = passage
+
+
 def add_eval_metadata(e: dict[str, Any], *, fingerprint: str | None, is_correct: int, reference_file: str | None,
                       split: str | None) -> None:
     """The eval record's own fields, where it has them (``is_correct`` -1: not given)."""
@@ -56,18 +70,8 @@ def simple_entry(index: ReferenceIndex, m: Measurements, q_end: int, line_num: i
         "question_start_idx": q.start,
         "question_end_idx": q_end,
     }
-    if overlap_text is not None:
-        e["training_overlap_text"] = overlap_text
-    q_text = index.question_text[slot]
-    if q_text is not None:
-        e["eval_question_text"] = q_text
-        e["eval_overlap_text"] = q_text
-    a_text = index.answer_text[slot]
-    if a_text is not None:
-        e["eval_answer_text"] = a_text
-    p_text = index.passage_text[slot]
-    if p_text is not None:
-        e["eval_passage_text"] = p_text
+    add_texts(e, overlap=overlap_text, question=index.question_text[slot], answer=index.answer_text[slot],
+              passage=index.passage_text[slot])
     if a.ratio is not None:
         e["answer_overlap_ratio"] = float(a.ratio)
     if a.idf is not None:

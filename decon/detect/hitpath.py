@@ -288,6 +288,21 @@ def _mix64(h: np.uint64) -> np.uint64:
 
 
 @_jit
+def _lookup(keys: np.ndarray, ids: np.ndarray, h: np.uint64) -> int:
+    """The id of key ``h`` in the sorted ``keys`` (binary search), or -1."""
+    lo, hi = 0, len(keys)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(keys) and keys[lo] == h:
+        return ids[lo]
+    return -1
+
+
+@_jit
 def question_ids(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndarray, filter_shift: int,
                  qkeys: np.ndarray, qids: np.ndarray) -> np.ndarray:
     """``lookup_question(ngram_hashes(tokens, n))`` in one pass: the question n-gram id of every
@@ -304,15 +319,7 @@ def question_ids(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndarray, 
             h = _mix64(h)
         top = np.int64(h >> shift)
         if (bits[top >> 6] >> np.uint64(top & 63)) & np.uint64(1):
-            lo, hi = 0, len(qkeys)
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if qkeys[mid] < h:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < len(qkeys) and qkeys[lo] == h:
-                out[i] = qids[lo]
+            out[i] = _lookup(qkeys, qids, h)
     return out
 
 
@@ -340,20 +347,6 @@ def question_ids_pair(tokens: np.ndarray, n: int, seed: np.uint64, bits: np.ndar
         if (bits2[top >> 6] >> np.uint64(top & 63)) & np.uint64(1):
             out2[i] = _lookup(qkeys2, qids2, h)
     return out, out2
-
-
-@_jit
-def _lookup(keys: np.ndarray, ids: np.ndarray, h: np.uint64) -> int:
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < h:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < len(keys) and keys[lo] == h:
-        return ids[lo]
-    return -1
 
 
 @_jit

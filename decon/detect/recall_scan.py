@@ -36,7 +36,7 @@ import numpy as np
 from decon.common.config import DetectionConfig
 from decon.common.ngram_hash import ngram_seed
 from decon.detect import hitpath
-from decon.detect.entry import add_eval_metadata
+from decon.detect.entry import add_eval_metadata, add_texts
 from decon.detect.recall_index import (
     CHOICE_LETTERS,
     EV_FINAL,
@@ -301,16 +301,8 @@ class RecallPass:
             "eval_token_length": length,
             "token_length_delta": cluster_len - length,
         }
-        text = overlap_text(tokens, first, last, None, a_bounds)
-        if text is not None:
-            e["training_overlap_text"] = text
-        q_text = r.question_text[item]
-        if q_text is not None:
-            e["eval_question_text"] = q_text
-            e["eval_overlap_text"] = q_text
-        ans = r.answer_text[item]
-        if ans is not None:
-            e["eval_answer_text"] = ans
+        add_texts(e, overlap=overlap_text(tokens, first, last, None, a_bounds), question=r.question_text[item],
+                  answer=r.answer_text[item])
         if ev is not None:
             e["answer_start_idx"] = ev.start
             e["answer_end_idx"] = ev.end

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="A training file (.jsonl, plain or compressed); with --line")
     src.add_argument("--line", type=int, metavar="N",
                      help="Line of --training-file, counted from 0 as a report's training_line")
+    src.add_argument("--max-line-bytes", type=int, metavar="N",
+                     help="Longest line of --training-file, or stdin, read, in bytes [default: 67108864 = 64 MiB]")
     src.add_argument("--text", metavar="TEXT", help="The document text itself [default: read stdin when neither "
                                                     "--training-file nor --text is given]")
     ask = p.add_argument_group("What to explain")
@@ -88,8 +90,12 @@ def document_text(args: argparse.Namespace, content_key: str, max_line_bytes: in
         return args.text
     if sys.stdin.isatty():
         raise DeconError("give --training-file FILE --line N, --text TEXT, or the text on stdin")
+    data = sys.stdin.buffer.read(max_line_bytes + 1)
+    if len(data) > max_line_bytes:
+        raise DeconError(f"stdin is longer than max_line_bytes ({max_line_bytes}); pass a training file line "
+                         "or raise --max-line-bytes")
     try:
-        return sys.stdin.buffer.read().decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise DeconError("stdin is not UTF-8 text") from None
 
