@@ -157,9 +157,9 @@ class Explainer:
                 if key not in by_instance and len(by_instance) >= top:
                     continue
                 by_instance.setdefault(key, []).append(s)
-            for e in entries:  # every reported instance is explained, whatever its rank
-                by_instance.setdefault((e["eval_key"], e["eval_instance_index"]), []).extend(
-                    self._slots_of(e["eval_key"], e["eval_instance_index"]))
+            for key in {(e["eval_key"], e["eval_instance_index"]) for e in entries}:
+                # every reported instance is explained, whatever its rank, over all its records
+                by_instance[key] = self._slots_of(*key)
         candidates = [self._candidate(doc, key, slots, coverage, entries) for key, slots in by_instance.items()]
         candidates.sort(key=lambda c: (not c.contaminated, -c.coverage, c.eval_key, c.eval_instance_index))
         return {
