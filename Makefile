@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint quickstart
+.PHONY: setup test test-fast lint quickstart
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,11 @@ PYTEST_ARGS ?= -q
 test: setup
 	@reason=$$(scripts/ensure_chromium.sh); \
 	DECON_BROWSER_UNAVAILABLE="$$reason" DECON_QUIET=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: everything not marked slow (no clusters, server processes or browsers), under 2 minutes.
+# CI runs `make test`, which includes the slow tests.
+test-fast: setup
+	DECON_QUIET=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check decon orchestrator tests scripts

@@ -18,6 +18,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench  # noqa: E402
 from bench_tools import compare_matches, read_matches  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 
 def test_defaults_and_quick() -> None:
     args = bench.parse_args([])

@@ -20,6 +20,8 @@ from decon.cli import main  # noqa: E402
 from decon.review.html_data import ordered  # noqa: E402
 from decon.review.loader import load_reports  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
 GOLDEN = Path(__file__).resolve().parent / "golden"  # upstream's reports (tests/golden/README.md)
 SYNTHETIC = GOLDEN / "synthetic-cl100k" / "reports"

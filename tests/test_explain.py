@@ -49,6 +49,7 @@ def _report_lines(out: Path) -> dict[int, set[tuple[str, int]]]:
     return got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recall", [False, True])
 def test_verdict_agrees_with_detect_on_every_line(tmp_path, refs, recall):
     """Every line of a labelled corpus: explain's verdict and reported instances equal detect's."""

@@ -304,6 +304,7 @@ def _purify_corpus(train: Path, files: int, lines: int) -> None:
         (train / f"part{n}.jsonl").write_bytes(text)
 
 
+@pytest.mark.slow
 def test_sigint_during_purify_leaves_no_temp_files(tmp_path):
     train, clean = tmp_path / "train", tmp_path / "clean"
     _purify_corpus(train, 8, 20_000)

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_hardening_detect import drop_file_permission_override  # noqa: E402
 from test_server_harness import TRAINING, ServerProcess, make_long_file  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real server processes: `make test` runs it, `make test-fast` does not
+
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
 CONTAMINATED = (TRAINING / "contaminated_at_beginning.jsonl").read_bytes().splitlines()[0]
 

@@ -34,6 +34,8 @@ import requests
 import decon
 from decon.common.resources import CONFIG_NAMES, bundled_reference_dir
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "fixtures" / "training" / "demo.jsonl"
 #: (training_line, eval_key, eval_instance_index) of the bundled-set matches in demo.jsonl
@@ -71,8 +73,11 @@ def _build_wheel(root: Path) -> Path:
     src = root / "src"
     shutil.copytree(REPO, src, symlinks=True, ignore=_COPY_IGNORE)
     wheels = root / "wheels"
-    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-            "--quiet", "--wheel-dir", wheels, src])
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--verbose", "--wheel-dir", str(wheels), str(src)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (root / "build.log").write_text(proc.stdout + proc.stderr)
     (wheel,) = wheels.glob("decon-*.whl")
     return wheel
 
@@ -125,6 +130,19 @@ def test_wheel_holds_the_bundled_set_and_configs(installed):
         assert f"decon/data/config/{name}" in names
     assert "decon/data/NOTICES-upstream-data.txt" in names
     assert not any(n.startswith(("fixtures/", "config/", "tests/")) for n in names)
+
+
+def test_build_has_no_license_warning_and_metadata_names_the_license(installed):
+    log = (installed.wheel.parent.parent / "build.log").read_text()
+    assert "project.license" not in log and "adding license file" in log, log[-3000:]
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        text = wheel.read(metadata).decode()
+        names = wheel.namelist()
+    assert "License-Expression: Apache-2.0" in text
+    assert "License-File: LICENSE" in text and "License-File: decon/data/NOTICES-upstream-data.txt" in text
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "Apache License" in (REPO / "LICENSE").read_text()
 
 
 def test_installed_decon_is_the_wheel(installed, cwd):

@@ -297,6 +297,7 @@ def test_review_and_compare_read_minhash_reports_grouped_by_eval_dataset(refs, t
     assert "Mean contamination score:        0.000" not in cmp.stdout  # jaccard_similarity is the score
 
 
+@pytest.mark.slow
 def test_server_runs_minhash_jobs(refs, tmp_path):
     from decon.detect import api
     from tests.test_server_harness import ServerProcess, engine_config, read_jsonl

@@ -30,6 +30,8 @@ from orchestrator.naming import output_names  # noqa: E402
 from orchestrator.partition import owner_of  # noqa: E402
 from tests.compression import compress_for  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 

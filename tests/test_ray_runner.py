@@ -28,6 +28,8 @@ from decon.detect.report import purified_names, report_names
 from orchestrator.naming import output_names
 from tests.compression import compress_for
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "decon-ray"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",

@@ -22,6 +22,8 @@ pytest.importorskip("ray")  # the ray extra: installed by `make setup`
 
 from tests.test_ray_runner import Corpus  # noqa: E402 - after the extra check
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
 

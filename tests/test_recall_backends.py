@@ -18,6 +18,8 @@ from test_server_harness import ServerProcess, read_jsonl  # noqa: E402
 
 from decon.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ROOT = Path(__file__).resolve().parent.parent
 
 refs = rc.refs  # the invented reference set of test_recall (module-scoped fixture)

@@ -29,6 +29,8 @@ from test_server_harness import (  # noqa: E402
 from decon.common.data_reader import iter_lines, open_binary  # noqa: E402
 from decon.detect import api  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
 ORDER = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
 

@@ -28,6 +28,8 @@ from test_server_harness import TRAINING, ServerProcess, make_long_file  # noqa:
 
 from decon.server.limits import MAX_BODY_BYTES, MAX_PATH_BYTES, MAX_PATH_DEPTH  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not
+
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
 
 

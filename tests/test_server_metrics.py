@@ -22,6 +22,8 @@ from test_server_harness import TRAINING, ServerProcess, engine_config, read_jso
 
 from decon.detect import api  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real server processes: `make test` runs it, `make test-fast` does not
+
 ENGINE = ["--reference-input", "tests/data/server/reference", "--sample-every-m-tokens", "1", "--no-index-cache"]
 GOOD = ("mixed_server.jsonl", "contaminated_at_beginning.jsonl", "clean.jsonl")
 
