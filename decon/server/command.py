@@ -9,7 +9,13 @@ import sys
 from typing import Any
 
 from decon.errors import DeconError
-from decon.server.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, LISTEN_QUEUE
+from decon.server.limits import (
+    DEFAULT_LINGER_BYTES,
+    DEFAULT_LINGER_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+    LISTEN_QUEUE,
+)
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -41,6 +47,13 @@ def register(subparsers: Any) -> None:
     srv.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT, metavar="SECONDS",
                      help="Seconds a client has to send a request's head (else the connection is closed), "
                           f"and again its body (else 408) [default: {DEFAULT_REQUEST_TIMEOUT:g}]")
+    srv.add_argument("--linger-bytes", type=int, default=DEFAULT_LINGER_BYTES, metavar="N",
+                     help="After answering a request early (413 body too large, 408, 414, 431), read and "
+                          "discard up to N more bytes the client still sends before closing, so the client "
+                          f"reads the answer instead of a reset [default: {DEFAULT_LINGER_BYTES}]")
+    srv.add_argument("--linger-seconds", type=float, default=DEFAULT_LINGER_SECONDS, metavar="SECONDS",
+                     help="How long that lingering close may last; a client still sending after N bytes "
+                          f"or this long is cut off [default: {DEFAULT_LINGER_SECONDS:g}]")
     srv.add_argument("--shutdown-grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                      help="On SIGTERM/SIGINT, how long running jobs may take to finish before they are "
                           f"interrupted (and kept pending) [default: {DEFAULT_GRACE:g}]")
@@ -157,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
 
     runtime = ServerRuntime(settings, config, table, build, log=_say)
     shutdown = GracefulShutdown(runtime, settings.shutdown_grace, log=_say)
-    uv_config = uvicorn_config(create_app(runtime), max_connections, settings.request_timeout)
+    uv_config = uvicorn_config(create_app(runtime), max_connections, settings.request_timeout,
+                               settings.linger_bytes, settings.linger_seconds)
     server = DrainingServer(uv_config, shutdown.on_signal,
                             on_loop_start=lambda loop: throttle_accept_errors(loop, _say),
                             on_listening=lambda: sock.listen(LISTEN_QUEUE))

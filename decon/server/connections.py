@@ -21,22 +21,34 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from decon.server.limits import ACCEPT_BATCH, KEEP_ALIVE_TIMEOUT
+from decon.server.limits import (
+    ACCEPT_BATCH,
+    DEFAULT_LINGER_BYTES,
+    DEFAULT_LINGER_SECONDS,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_HEAD_BYTES,
+    MAX_REQUEST_LINE_BYTES,
+)
+from decon.server.lingering import Linger, LingeringTransport, head_refusal, json_response
 from decon.server.lograte import LogThrottle
 
 _ACCEPT_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a request-head deadline and a cap on open connections.
+    """uvicorn's h11 protocol with a request-head deadline, a cap on open connections, 414/431 for
+    oversize request heads and a lingering close after early answers (:mod:`decon.server.lingering`).
 
     Use :func:`guarded_protocol` to get a subclass with the limits filled in."""
 
     max_connections: ClassVar[int] = 1000
     header_timeout: ClassVar[float] = 10.0
+    linger_bytes: ClassVar[int] = DEFAULT_LINGER_BYTES
+    linger_seconds: ClassVar[float] = DEFAULT_LINGER_SECONDS
     # connections waiting for a request head, oldest first (one server per process)
     waiting: ClassVar[dict[GuardedH11Protocol, None]]
 
@@ -44,20 +56,73 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._armed_cycle: object = None
+        self._real: asyncio.Transport | None = None
+        self._linger: Linger | None = None
+        self._head_bytes = 0  # bytes received since the current request head began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._real = transport
+        super().connection_made(LingeringTransport(transport, self._client_may_be_sending,  # type: ignore[arg-type]
+                                                   self._start_linger))
         self._wait_for_head()
         self._make_room()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._head_bytes = 0
         if not self.transport.is_closing():
             self._wait_for_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        if self._linger is not None:
+            self._linger.cancel()
         super().connection_lost(exc)
+
+    # ---- oversize heads and lingering close ----------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._linger is not None:
+            self._linger.discard(len(data))
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_REQUEST_LINE_BYTES:
+                refusal = head_refusal(self.conn.trailing_data[0] + data, MAX_REQUEST_LINE_BYTES,
+                                       MAX_HEAD_BYTES)
+                if refusal is not None:
+                    self._refuse_head(*refusal)
+                    return
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._head_bytes = 0
+
+    def _refuse_head(self, status: int, message: str) -> None:
+        """Answer an oversize request head (414/431) and close, lingering."""
+        assert self._real is not None
+        self._unset_keepalive_if_required()
+        self._real.write(json_response(status, message))
+        self.transport.close()  # always lingers: the rest of the head is on its way
+
+    def _client_may_be_sending(self) -> bool:
+        """The server closes while the client may still send: its request body was not read to
+        the end, its request head was refused (414/431), or its request was malformed (400)."""
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR) or self._head_bytes > 0
+
+    def shutdown(self) -> None:
+        """Server shutdown: a lingering connection closes now; others as uvicorn closes them."""
+        if self._linger is not None:
+            self._linger.stop()
+            return
+        super().shutdown()
+
+    def _start_linger(self) -> None:
+        assert self._real is not None
+        self._stop_waiting()
+        self._unset_keepalive_if_required()
+        self._linger = Linger(self.loop, self._real, self.linger_bytes, self.linger_seconds)
+        # a lingering connection is the first to go when the connection cap needs room
+        self._armed_cycle = self.cycle
+        self.waiting[self] = None
 
     # ---- request-head deadline ---------------------------------------------------------------
     def _wait_for_head(self) -> None:
@@ -86,8 +151,10 @@ class GuardedH11Protocol(H11Protocol):
     def _shed(self) -> None:
         self._stop_waiting()
         self.connections.discard(self)
-        if not self.transport.is_closing():
-            self.transport.close()
+        if self._linger is not None:
+            self._linger.stop()
+        elif not self.transport.is_closing():
+            self.transport.close_now()  # type: ignore[attr-defined]  # a half-sent head: no lingering
 
     # ---- connection cap ----------------------------------------------------------------------
     def _make_room(self) -> None:
@@ -102,13 +169,17 @@ class GuardedH11Protocol(H11Protocol):
                 oldest._stop_waiting()
 
 
-def guarded_protocol(max_connections: int, header_timeout: float) -> type[GuardedH11Protocol]:
+def guarded_protocol(max_connections: int, header_timeout: float, linger_bytes: int = DEFAULT_LINGER_BYTES,
+                     linger_seconds: float = DEFAULT_LINGER_SECONDS) -> type[GuardedH11Protocol]:
     """A protocol class for one server with these limits."""
     return type("DeconH11Protocol", (GuardedH11Protocol,),
-                {"max_connections": max_connections, "header_timeout": header_timeout, "waiting": {}})
+                {"max_connections": max_connections, "header_timeout": header_timeout,
+                 "linger_bytes": linger_bytes, "linger_seconds": linger_seconds, "waiting": {}})
 
 
-def uvicorn_config(app: Any, max_connections: int, header_timeout: float) -> uvicorn.Config:
+def uvicorn_config(app: Any, max_connections: int, header_timeout: float,
+                   linger_bytes: int = DEFAULT_LINGER_BYTES,
+                   linger_seconds: float = DEFAULT_LINGER_SECONDS) -> uvicorn.Config:
     """uvicorn settings for the server: h11 on the asyncio loop, with the connection limits.
 
     ``limit_concurrency`` is one above the connection cap: a request arriving while more than
@@ -116,7 +187,7 @@ def uvicorn_config(app: Any, max_connections: int, header_timeout: float) -> uvi
     uvicorn's ``backlog`` is also asyncio's accept batch, so it is set to ACCEPT_BATCH; the listen
     queue is deepened again once the server listens (:func:`deepen_listen_queue`)."""
     config = uvicorn.Config(
-        app, http=guarded_protocol(max_connections, header_timeout), loop="asyncio",
+        app, http=guarded_protocol(max_connections, header_timeout, linger_bytes, linger_seconds), loop="asyncio",
         limit_concurrency=max_connections + 1, timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=ACCEPT_BATCH,
         log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=10,
     )

@@ -9,6 +9,13 @@ import resource
 from dataclasses import dataclass
 
 MAX_BODY_BYTES = 64 * 1024  # request bodies above this get 413 (checked while the body streams in)
+MAX_REQUEST_LINE_BYTES = 8 * 1024  # a longer request line (method, URL, version) gets 414
+MAX_HEAD_BYTES = 16 * 1024  # a longer request head (request line and headers) gets 431
+# After an early answer (413, 408, 414, 431, 400) the server reads and discards what the client still
+# sends, so the client can read the answer (a lingering close), at most this much and this long
+# (--linger-bytes, --linger-seconds); a client past either bound is cut off.
+DEFAULT_LINGER_BYTES = 1 << 30
+DEFAULT_LINGER_SECONDS = 30.0
 MAX_PATH_BYTES = 4096  # file_path longer than this (UTF-8 bytes) gets 400, before any filesystem call
 MAX_PATH_DEPTH = 256  # file_path with more components than this gets 400
 DEFAULT_MAX_CONNECTIONS = 1000  # open client connections kept at most (--max-connections)

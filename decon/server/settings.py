@@ -10,7 +10,12 @@ from pathlib import Path
 
 from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.errors import DeconError
-from decon.server.limits import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT
+from decon.server.limits import (
+    DEFAULT_LINGER_BYTES,
+    DEFAULT_LINGER_SECONDS,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 from decon.server.paths import resolve_roots
 
 STATE_SUBDIR = ".decon-server"
@@ -28,6 +33,8 @@ class ServerSettings:
     shutdown_grace: float
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    linger_bytes: int = DEFAULT_LINGER_BYTES
+    linger_seconds: float = DEFAULT_LINGER_SECONDS
     allowed_roots: list[Path] = field(default_factory=list)
     report_dir_generated: bool = False
     cleaned_dir_generated: bool = False
@@ -47,6 +54,12 @@ def settings_from(args: argparse.Namespace, config: DetectionConfig) -> ServerSe
         raise DeconError(f"--max-connections must be at least 1, got {max_connections}")
     if not (request_timeout > 0 and math.isfinite(request_timeout)):
         raise DeconError(f"--request-timeout must be positive, got {request_timeout}")
+    linger_bytes = getattr(args, "linger_bytes", DEFAULT_LINGER_BYTES)
+    linger_seconds = getattr(args, "linger_seconds", DEFAULT_LINGER_SECONDS)
+    if linger_bytes < 0:
+        raise DeconError(f"--linger-bytes must not be negative, got {linger_bytes}")
+    if not (linger_seconds >= 0 and math.isfinite(linger_seconds)):
+        raise DeconError(f"--linger-seconds must be a non-negative number, got {linger_seconds}")
     if config.worker_threads < 1:
         raise DeconError(f"worker_threads must be at least 1, got {config.worker_threads}")
 
@@ -74,6 +87,7 @@ def settings_from(args: argparse.Namespace, config: DetectionConfig) -> ServerSe
         purify=bool(config.purify), workers=int(config.worker_threads),
         state_dir=os.path.abspath(state_dir), shutdown_grace=float(args.shutdown_grace),
         max_connections=int(max_connections), request_timeout=float(request_timeout),
+        linger_bytes=int(linger_bytes), linger_seconds=float(linger_seconds),
         allowed_roots=resolve_roots(roots), report_dir_generated=report_generated,
         cleaned_dir_generated=cleaned_generated,
     )
