@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import textwrap
 import time
@@ -405,11 +406,96 @@ def test_full_journal_answers_507_and_status_agrees_with_journal(tmp_path):
         assert "disk is full" in refused.json()["error"] and accepted
         assert server.health().json()["journal_error"]
 
-        def agree() -> bool:
+        def consistent() -> bool:
+            """/status and the journal agree, but for outcomes the journal has yet to take: those
+            are counted in journal_behind, and the journal still says processing."""
             journal = journal_statuses(tmp_path / "state")
-            return all(server.status(j)["status"] == journal.get(j) for j in accepted)
-        assert wait_for(agree, timeout=60, interval=0.2), server.output()[-3000:]
+            statuses = {j: server.status(j)["status"] for j in accepted}
+            behind = [j for j in accepted if statuses[j] != journal.get(j)]
+            return (all(journal.get(j) == "processing" and statuses[j] in ("completed", "failed") for j in behind)
+                    and server.health().json()["journal_behind"] == len(behind))
+        assert wait_for(consistent, timeout=60, interval=0.2), server.output()[-3000:]
         assert server.submit(TRAINING / "clean.jsonl").status_code == 507
         assert "Traceback" not in server.output()
     finally:
         server.kill()
+
+
+def _mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for the full-disk test needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}")
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem holding ``folder`` to the last byte; returns the filler file."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    fh.write(b"\0" * size)
+    return filler
+
+
+def test_journal_disk_filling_while_a_job_runs_fails_it_at_once_and_the_journal_catches_up(tmp_path):
+    """A real full disk: the journal and the outputs on two small tmpfs mounts, filled while the
+    worker is stopped mid-job. The job fails on its own full disk; /status says so at once, with
+    the journal problem named; once space returns the journal holds the same outcome, and so
+    does a restarted server."""
+    journal_fs, output_fs = tmp_path / "journal-fs", tmp_path / "output-fs"
+    _mount_tmpfs(journal_fs, "2m")
+    mounted = [journal_fs]
+    servers: list[ServerProcess] = []
+    try:
+        _mount_tmpfs(output_fs, "64m")
+        mounted.append(output_fs)
+        training = make_long_file(tmp_path / "long.jsonl", 60_000)
+        args = ENGINE + ["--worker-threads", "1", "--state-dir", str(journal_fs / "state"),
+                         "--report-output-dir", str(output_fs / "reports"), "--purify",
+                         "--cleaned-output-dir", str(output_fs / "cleaned")]
+        servers.append(ServerProcess(args))
+        server = servers[-1]
+        server.wait_ready()
+        job = server.submit_ok(training)
+        assert wait_for(lambda: server.status(job)["status"] == "processing", timeout=60)
+        (worker,) = [w["pid"] for w in server.health().json()["workers"] if w["job_id"] == job]
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            fillers = [_fill(journal_fs), _fill(output_fs)]
+        finally:
+            os.kill(worker, signal.SIGCONT)
+
+        assert wait_for(lambda: server.status(job)["status"] == "failed", timeout=60), server.output()[-3000:]
+        error = server.status(job)["error"]
+        assert "not yet in the job journal" in error and "disk is full" in error, error
+        health = server.health().json()
+        assert health["journal_behind"] == 1 and "disk is full" in health["journal_error"]
+        assert health["jobs"]["failed"] == 1 and health["jobs"]["processing"] == 0
+        assert journal_statuses(journal_fs / "state")[job] == "processing"
+
+        for filler in fillers:
+            filler.unlink()
+        assert wait_for(lambda: journal_statuses(journal_fs / "state")[job] == "failed", timeout=30, interval=0.1)
+        assert wait_for(lambda: server.health().json()["journal_behind"] == 0, timeout=30, interval=0.1)
+        health = server.health().json()
+        assert health["journal_error"] is None
+        caught_up = server.status(job)
+        assert caught_up["status"] == "failed" and "not yet in the job journal" not in caught_up["error"]
+        assert caught_up["error"] and caught_up["error"] in error  # the job's own cause, without the note
+        assert "Traceback" not in server.output()
+
+        server.kill()
+        servers.append(ServerProcess(args))
+        restarted = servers[-1]
+        restarted.wait_ready()
+        assert restarted.status(job) == caught_up
+    finally:
+        for server in servers:
+            server.kill()
+        for mount in mounted:
+            subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -70,28 +70,90 @@ def fill(table: JobTable) -> list[str]:
     return ids
 
 
-def test_full_journal_changes_nothing_and_status_matches_the_journal(tmp_path):
+def test_full_journal_refuses_new_work_keeps_outcomes_in_memory_and_catches_up(tmp_path):
     journal = JobJournal(tmp_path)
     journal._db.execute("PRAGMA max_page_count = 6")  # SQLITE_FULL, as on a full disk
     table = JobTable(journal)
-    running = table.submit("/data/first.jsonl").job_id
-    assert table.take(0.1).job_id == running
-    ids = fill(table)
+    running = [table.submit(f"/data/run{i}.jsonl").job_id for i in range(3)]
+    for job_id in running:
+        assert table.take(0.1).job_id == job_id
+    ids = fill(table)  # new jobs are refused: nothing queued beyond what the journal holds
     counts = table.counts()
-    assert counts == {"pending": len(ids), "processing": 1, "completed": 0, "failed": 0}
+    assert counts == {"pending": len(ids), "processing": 3, "completed": 0, "failed": 0}
     assert table.journal_error and "disk is full" in table.journal_error
-
+    # outcomes that do not fit: applied in memory all the same, the failure naming the journal
     long_path = "/out/" + "r" * 3000
-    with pytest.raises(JournalError):
-        table.complete(running, long_path, long_path)
-    with pytest.raises(JournalError):
-        table.fail(running, "e" * 3000)
-    assert table.counts() == counts and table.get(running).status == "processing"
-
-    table.requeue(running)  # a shorter row fits: the write succeeds and the problem clears
-    assert table.journal_error is None
+    assert table.complete(running[0], long_path, long_path) is False
+    assert table.fail(running[1], "worker ran out of disk " + "e" * 3000) is False
+    table.requeue(running[2])  # its row does not grow, so it still fits
+    assert table.get(running[0]).status == "completed"
+    failed = table.get(running[1])
+    assert failed.status == "failed" and failed.error.startswith("worker ran out of disk")
+    assert "not yet in the job journal" in failed.error and "disk is full" in failed.error
+    assert table.get(running[2]).status == "pending"
+    assert table.unjournaled() == 2 and table.journal_error
     on_disk = {r.job_id: r.status for r in journal.load()}
-    assert on_disk == table.statuses() and on_disk[running] == "pending"
+    assert [on_disk[j] for j in running] == ["processing", "processing", "pending"]
+    assert table.catch_up() is False  # still full
+
+    journal._db.execute("PRAGMA max_page_count = 100000")  # space is back
+    assert table.catch_up() is True
+    assert table.unjournaled() == 0 and table.journal_error is None
+    on_disk = {r.job_id: r for r in journal.load()}
+    assert on_disk[running[0]].status == "completed" and on_disk[running[0]].output_path == long_path
+    assert on_disk[running[1]].status == "failed" and "not yet" not in on_disk[running[1]].error
+    assert on_disk[running[2]].status == "pending"
+    assert table.get(running[1]).error == on_disk[running[1]].error  # the note is gone from /status
+    assert {j: r.status for j, r in on_disk.items()} == table.statuses()
+    table.close()
+
+    reopened = JobTable(JobJournal(tmp_path))  # a restart sees the same outcomes
+    reopened.recover()
+    assert reopened.get(running[0]).status == "completed" and reopened.get(running[1]).status == "failed"
+    reopened.close()
+
+
+class FullJournal(JobJournal):
+    """A journal whose writes fail as on a full disk while ``full`` is set."""
+
+    full = False
+
+    def _write(self, sql, values):
+        if self.full:
+            raise JournalError(f"cannot write the job journal {self.path}: the disk is full", True)
+        super()._write(sql, values)
+
+
+def test_full_journal_starts_no_job_and_an_interrupted_job_is_pending_in_memory(tmp_path):
+    journal = FullJournal(tmp_path)
+    table = JobTable(journal)
+    first, second = table.submit("/data/a.jsonl").job_id, table.submit("/data/b.jsonl").job_id
+    assert table.take(0.1).job_id == first
+    journal.full = True
+    with pytest.raises(JournalError):
+        table.take(0.1)
+    assert table.get(second).status == "pending" and table.queue_depth() == 1
+    assert table.requeue(first) is False
+    assert table.get(first).status == "pending" and table.queue_depth() == 2 and table.unjournaled() == 1
+    journal.full = False
+    assert table.catch_up() and table.unjournaled() == 0
+    assert {r.job_id: r.status for r in journal.load()} == {first: "pending", second: "pending"}
+    assert table.take(0.1).job_id == first  # the interrupted job runs first
+    table.close()
+
+
+def test_any_successful_write_catches_the_journal_up(tmp_path):
+    journal = JobJournal(tmp_path)
+    table = JobTable(journal)
+    job = table.submit("/data/a.jsonl").job_id
+    table.take(0.1)
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")  # no room to grow
+    assert table.fail(job, "boom " * 1000) is False and table.unjournaled() == 1
+    journal._db.execute("PRAGMA max_page_count = 100000")
+    table.submit("/data/b.jsonl")  # succeeds, and writes the missed outcome with it
+    assert table.unjournaled() == 0 and table.journal_error is None
+    assert {r.job_id: r.status for r in journal.load()}[job] == "failed"
     table.close()
 
 

@@ -4,9 +4,16 @@
                                    --fail()------> failed
                                    --requeue()---> pending   (interrupted by shutdown)
 
-All transitions happen under one lock. Each is written to the journal first and applied in memory
-only once written: when the journal cannot be written (a full disk), the call raises JournalError
-and nothing changes, so /status always answers what the journal holds.
+All transitions happen under one lock and are written to the journal. When the journal cannot be
+written (a full disk):
+
+* a new job, or a job about to start, is refused: the call raises JournalError and nothing
+  changes (POST /submit answers 507; no job starts until the journal can be written);
+* a job's outcome (completed, failed, or pending again after an interrupted run) is applied in
+  memory anyway, so /status tells the truth, and kept as *unjournaled*; a failed job's error then
+  names the journal problem too. :meth:`JobTable.catch_up` (called after every successful write,
+  and by the worker pool while anything is unjournaled) writes them once space is back, so a
+  restart sees the same outcomes. ``journal_error`` stays set until nothing is left behind.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ class JobTable:
         self._cond = threading.Condition()
         self._dispatching = True
         self._accepting = True
-        self.journal_error: str | None = None  # why the last journal write failed, until one succeeds
+        self.journal_error: str | None = None  # why the journal cannot be written, until it caught up
+        # latest record of each job whose state changed in memory but is not yet in the journal
+        self._unjournaled: dict[str, JobRecord] = {}
 
     # ---- start-up ----------------------------------------------------------------------------
     def recover(self) -> tuple[int, int]:
@@ -111,22 +120,47 @@ class JobTable:
             self._queue.popleft()
             return replace(rec)
 
-    def complete(self, job_id: str, output_path: str | None, purified_path: str | None) -> None:
+    def complete(self, job_id: str, output_path: str | None, purified_path: str | None) -> bool:
+        """Mark a running job completed. False when the journal could not record it yet (the
+        job is completed all the same; the journal catches up later)."""
         with self._cond:
-            self._commit(self._processing(job_id), status="completed", output_path=output_path,
-                         purified_path=purified_path, finished_at=time.time())
+            return self._commit_outcome(self._processing(job_id), status="completed", output_path=output_path,
+                                        purified_path=purified_path, finished_at=time.time())
 
-    def fail(self, job_id: str, error: str) -> None:
+    def fail(self, job_id: str, error: str) -> bool:
+        """Mark a running job failed (False: not journaled yet, as for :meth:`complete`)."""
         with self._cond:
-            self._commit(self._processing(job_id), status="failed", error=storable_text(error),
-                         finished_at=time.time())
+            return self._commit_outcome(self._processing(job_id), status="failed", error=storable_text(error),
+                                        finished_at=time.time())
 
-    def requeue(self, job_id: str) -> None:
-        """Put an interrupted job back to pending (it runs again, here or after a restart)."""
+    def requeue(self, job_id: str) -> bool:
+        """Put an interrupted job back to pending (it runs again, here or after a restart).
+
+        False when not journaled yet; the journal still says processing, which a restart also
+        turns into pending."""
         with self._cond:
-            self._commit(self._processing(job_id), status="pending", started_at=None)
+            journaled = self._commit_outcome(self._processing(job_id), status="pending", started_at=None)
             self._queue.appendleft(job_id)
             self._cond.notify()
+            return journaled
+
+    def catch_up(self) -> bool:
+        """Write the outcomes the journal missed; True once nothing is left behind."""
+        with self._cond:
+            if self._journal is None or not self._unjournaled:
+                return True
+            try:
+                self._write_unjournaled()
+            except JournalError as exc:
+                self.journal_error = exc.message
+                return False
+            self.journal_error = None
+            return True
+
+    def unjournaled(self) -> int:
+        """How many jobs' current state the journal does not hold yet."""
+        with self._cond:
+            return len(self._unjournaled)
 
     # ---- queries -----------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -148,8 +182,9 @@ class JobTable:
             return len(self._queue)
 
     def close(self) -> None:
-        """Stop everything and close the journal."""
+        """Stop everything and close the journal (writing what it missed, if it now can)."""
         self.stop_intake()
+        self.catch_up()
         with self._cond:
             if self._journal is not None:
                 self._journal.close()
@@ -166,10 +201,32 @@ class JobTable:
         """Write ``rec`` with ``changes`` to the journal, then make it the current record."""
         new = replace(rec, **changes)  # type: ignore[arg-type]
         self._record(new)
-        self._counts[rec.status] -= 1
+        self._apply(rec, new)
+        return new
+
+    def _commit_outcome(self, rec: JobRecord, **changes: object) -> bool:
+        """As :meth:`_commit`, but applied in memory even when the journal cannot be written (the
+        record is then kept for :meth:`catch_up`, and a failure's error names the journal problem).
+        Returns whether the journal holds it."""
+        new = replace(rec, **changes)  # type: ignore[arg-type]
+        try:
+            self._record(new)
+        except JournalError as exc:
+            self._unjournaled[new.job_id] = new
+            shown = new
+            if new.status == "failed":
+                shown = replace(new, error=f"{new.error} (not yet in the job journal: {exc.message}; "
+                                           "it is written once the journal can be written)")
+            self._apply(rec, shown)
+            return False
+        self._unjournaled.pop(new.job_id, None)
+        self._apply(rec, new)
+        return True
+
+    def _apply(self, old: JobRecord, new: JobRecord) -> None:
+        self._counts[old.status] -= 1
         self._counts[new.status] += 1
         self._jobs[new.job_id] = new
-        return new
 
     def _record(self, rec: JobRecord, insert: bool = False) -> None:
         if self._journal is None:
@@ -182,4 +239,21 @@ class JobTable:
         except JournalError as exc:
             self.journal_error = exc.message
             raise
+        self._unjournaled.pop(rec.job_id, None)
+        if self._unjournaled:  # the journal can be written again: catch up now
+            try:
+                self._write_unjournaled()
+            except JournalError as exc:
+                self.journal_error = exc.message
+                return
         self.journal_error = None
+
+    def _write_unjournaled(self) -> None:
+        """Write each unjournaled record (as stored, without the note shown in memory)."""
+        assert self._journal is not None
+        for job_id, stored in list(self._unjournaled.items()):
+            self._journal.update(stored)
+            del self._unjournaled[job_id]
+            current = self._jobs.get(job_id)
+            if current is not None and current.status == stored.status:
+                self._jobs[job_id] = stored  # the journal now holds it: drop the note

@@ -63,5 +63,7 @@ class HealthResponse(BaseModel):
     workers: list[WorkerInfo]
     index_build_seconds: float | None = None
     uptime_seconds: float
-    journal_error: str | None = Field(None, description="Why the last job-journal write failed (a full "
-                                      "disk), until a write succeeds again")
+    journal_error: str | None = Field(None, description="Why the job journal cannot be written (a full "
+                                      "disk), until it can be and has caught up")
+    journal_behind: int = Field(0, description="Jobs whose outcome is known (and shown by /status) but "
+                                "not yet written to the job journal; written once it can be")

@@ -12,8 +12,9 @@ Each slot's process is forked by the slot's own supervisor thread, which lives a
 process: a worker asks the kernel to kill it when that thread ends (``PR_SET_PDEATHSIG``), so
 workers die with a server killed by SIGKILL instead of living on as orphans.
 
-Journal writes that fail (a full disk) are retried with a growing pause; meanwhile the job keeps
-the state the journal holds, and the failure is logged at most once a minute.
+When the job journal cannot be written (a full disk), no new job starts; a job that ends meanwhile
+gets its outcome in memory at once, and the supervisors write it to the journal once it can be
+written again (:meth:`JobTable.catch_up`). The problem is logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from decon.server.worker import ABORT_SIGNAL, WorkerContext, worker_main
 
 _FORK = multiprocessing.get_context("fork")
 _POLL_SECONDS = 0.5
-_RETRY_MAX_SECONDS = 5.0
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -173,6 +173,9 @@ class WorkerPool:
             if not self._respawn(slot):
                 self._stopping.wait(1.0)
                 return
+        if self.table.unjournaled() and not self.table.catch_up():
+            self._journal_log.say(f"Job journal: {self.table.journal_error}; "
+                                  f"{self.table.unjournaled()} job outcome(s) wait to be written")
         try:
             job = self.table.take(timeout=_POLL_SECONDS)
         except JournalError as exc:
@@ -193,21 +196,11 @@ class WorkerPool:
                 self.table.fail(job.job_id, f"internal server error: {exc}")
             self._finish(slot)
 
-    def _record(self, transition: Callable[[], None]) -> bool:
-        """Run a job-table transition, retrying while the journal cannot be written.
-
-        Returns False if the pool began to stop first (the job then keeps its journaled state)."""
-        delay = 0.2
-        while True:
-            try:
-                transition()
-                return True
-            except JournalError as exc:
-                self._journal_log.say(f"Job journal: {exc.message}; retrying until it can be written")
-                if self._stopping.is_set() or self._draining:
-                    return False
-                self._stopping.wait(delay)
-                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+    def _record(self, transition: Callable[[], bool]) -> None:
+        """Run a job-table transition; say so (once a minute) when the journal could not take it."""
+        if not transition():
+            self._journal_log.say(f"Job journal: {self.table.journal_error}; job outcomes are kept in "
+                                  "memory and written once the journal can be written")
 
     def _run(self, slot: _Slot, job: JobRecord) -> None:
         with self._lock:
@@ -241,10 +234,10 @@ class WorkerPool:
             else:
                 self.metrics.job_failed(time.monotonic() - slot.started)
         if kind == "ok":
-            if self._record(lambda: self.table.complete(job.job_id, payload["output_path"],
-                                                        payload["purified_path"])):
-                self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
-                         f"{payload['contaminated_lines']} contaminated, {payload['seconds']:.2f}s")
+            self._record(lambda: self.table.complete(job.job_id, payload["output_path"],
+                                                     payload["purified_path"]))
+            self.log(f"Worker {slot.number} completed job {job.job_id}: {payload['lines_total']} lines, "
+                     f"{payload['contaminated_lines']} contaminated, {payload['seconds']:.2f}s")
             if payload.get("long_line_count"):
                 self.log(f"Worker {slot.number} - job {job.job_id} skipped {payload['long_line_count']} line(s) "
                          f"over max_line_bytes (line {', '.join(map(str, payload['long_lines']))})")
@@ -255,8 +248,8 @@ class WorkerPool:
     def _fail(self, slot: _Slot, job: JobRecord, cause: str) -> None:
         """A failed job leaves no output, not even a report renamed before the failure."""
         remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
-        if self._record(lambda: self.table.fail(job.job_id, cause)):
-            self.log(f"Worker {slot.number} - job {job.job_id} failed: {cause}")
+        self._record(lambda: self.table.fail(job.job_id, cause))
+        self.log(f"Worker {slot.number} - job {job.job_id} failed: {cause}")
 
     def _on_death(self, slot: _Slot, job: JobRecord) -> None:
         assert slot.process is not None
@@ -269,8 +262,8 @@ class WorkerPool:
                 self.metrics.job_failed(time.monotonic() - slot.started)
         if slot.aborting:
             remove_job_outputs(job.job_id, self.ctx.report_dir, self.ctx.cleaned_dir)
-            if self._record(lambda: self.table.requeue(job.job_id)):
-                self.log(f"Worker {slot.number}: job {job.job_id} interrupted by shutdown; it stays pending")
+            self._record(lambda: self.table.requeue(job.job_id))
+            self.log(f"Worker {slot.number}: job {job.job_id} interrupted by shutdown; it stays pending")
         else:
             self._fail(slot, job, describe_exit(exitcode))
         self._finish(slot)

@@ -113,4 +113,5 @@ class ServerRuntime:
             "index_build_seconds": self.index_build_seconds,
             "uptime_seconds": round(time.monotonic() - self.started_at, 3),
             "journal_error": self.table.journal_error,
+            "journal_behind": self.table.unjournaled(),
         }
