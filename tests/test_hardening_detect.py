@@ -307,7 +307,9 @@ def _purify_corpus(train: Path, files: int, lines: int) -> None:
 @pytest.mark.slow
 def test_sigint_during_purify_leaves_no_temp_files(tmp_path):
     train, clean = tmp_path / "train", tmp_path / "clean"
-    _purify_corpus(train, 8, 20_000)
+    # enough files that purify still runs when the first temporary file is seen, even on a busy machine
+    # (with 8, a late look could see the last file's and the run finished before the signal landed)
+    _purify_corpus(train, 24, 20_000)
     proc = subprocess.Popen(decon_cmd() + ["detect", "--training-dir", str(train), "--evals-dir", str(_refs(tmp_path)),
                                            "--no-index-cache", "--worker-threads", "2", "--purify",
                                            "--report-output-dir", str(tmp_path / "out"), "--cleaned-output-dir",
