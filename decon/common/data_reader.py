@@ -7,6 +7,8 @@
   of any format raises :class:`DataFileError` naming the file, never a silent early EOF.
 * :class:`LineReader` splits lines in linear time and bounded memory; a line longer than
   ``max_line_bytes`` is never held whole and comes out as ``None``.
+* Parquet and Arrow IPC files (:mod:`decon.common.columnar`) come out as one JSON line per row,
+  holding only the content column, through the same :meth:`DataFile.lines`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from decon.common.columnar import ColumnarError, ColumnarLines, is_columnar
 from decon.common.file_io import compression_of
 from decon.common.zstd_frames import FrameCheckedSource, ZstdFormatError
 from decon.errors import DeconError
@@ -194,6 +197,21 @@ class LineReader:
             yield None if over else b"".join(parts)
 
 
+class _ColumnarReader:
+    """A columnar file's rows as lines (as :class:`LineReader`), failures as DataFileError."""
+
+    unterminated = False
+
+    def __init__(self, rows: ColumnarLines, path: str) -> None:
+        self._rows, self._path = rows, path
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        try:
+            yield from self._rows
+        except ColumnarError as exc:
+            raise DataFileError(self._path, str(exc)) from None
+
+
 class DataFile:
     """One data file, opened once (:func:`open_checked`); :meth:`lines` may be called repeatedly and
     reads from the start each time, always through the same descriptor."""
@@ -202,8 +220,22 @@ class DataFile:
         self.path = os.fspath(path)
         self._raw = open_checked(path, allowed_roots)
 
-    def lines(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> LineReader:
+    @property
+    def columnar(self) -> bool:
+        """A Parquet or Arrow IPC file (rows, not lines)."""
+        return is_columnar(self.path)
+
+    @property
+    def raw(self) -> BinaryIO:
+        """The checked descriptor (for readers that need the file itself, such as pyarrow)."""
+        return self._raw
+
+    def lines(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+              content_key: str = "text") -> LineReader | _ColumnarReader:
+        """The file's lines; for a columnar file, one JSON line per row holding ``content_key``."""
         self._raw.seek(0)
+        if self.columnar:
+            return _ColumnarReader(ColumnarLines(self._raw, self.path, content_key, max_line_bytes), self.path)
         return LineReader(checked_stream(self._raw, self.path, close_raw=False), max_line_bytes)
 
     def close(self) -> None:

@@ -17,27 +17,33 @@ SUPPORTED_EXTENSIONS = tuple(
 )
 
 
-def is_data_file(name: str | os.PathLike[str]) -> bool:
-    """True for .json/.jsonl files, plain or compressed."""
-    return str(name).endswith(SUPPORTED_EXTENSIONS)
+#: Training files may also be Parquet or Arrow IPC (read with pyarrow: decon.common.columnar).
+COLUMNAR_EXTENSIONS = (".parquet", ".arrow", ".feather", ".ipc")
+TRAINING_EXTENSIONS = SUPPORTED_EXTENSIONS + COLUMNAR_EXTENSIONS
 
 
-def has_data_files(root: Path) -> bool:
+def is_data_file(name: str | os.PathLike[str], columnar: bool = False) -> bool:
+    """True for .json/.jsonl files, plain or compressed (and with ``columnar``, Parquet and Arrow)."""
+    return str(name).endswith(TRAINING_EXTENSIONS if columnar else SUPPORTED_EXTENSIONS)
+
+
+def has_data_files(root: Path, columnar: bool = False) -> bool:
     for _dirpath, _dirs, files in os.walk(root):
-        if any(is_data_file(f) for f in files):
+        if any(is_data_file(f, columnar) for f in files):
             return True
     return False
 
 
-def find_data_files(root: str | os.PathLike[str]) -> list[Path]:
-    """Data files under ``root`` (recursively, sorted by path); ``root`` may be a single file."""
+def find_data_files(root: str | os.PathLike[str], columnar: bool = False) -> list[Path]:
+    """Data files under ``root`` (recursively, sorted by path); ``root`` may be a single file.
+    Training inputs pass ``columnar`` to include Parquet and Arrow IPC files."""
     p = Path(root)
     if p.is_file():
         return [p]
     found: list[Path] = []
     for dirpath, dirs, files in os.walk(p):
         dirs.sort()
-        found.extend(Path(dirpath) / f for f in files if is_data_file(f))
+        found.extend(Path(dirpath) / f for f in files if is_data_file(f, columnar))
     return sorted(found)
 
 

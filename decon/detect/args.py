@@ -250,7 +250,7 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
             raise DeconError("training_dir is required: pass --training-dir or set training_dir in the config file")
         td = Path(cfg.training_dir)
         _must_exist(td, "training path")
-        if td.is_dir() and not has_data_files(td):
+        if td.is_dir() and not has_data_files(td, columnar=True):
             raise DeconError(f"training directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {td}")
     ed = resolve_evals_dir(cfg.evals_dir)
     _must_exist(ed, "evaluation directory")

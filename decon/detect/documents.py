@@ -74,7 +74,7 @@ class DocumentScanner:
         label = label or training_file_label(source.path)
         batch: list[tuple[int, str]] = []
         batch_chars = 0  # long lines fill a batch by size before they fill it by count
-        for line_num, raw in enumerate(source.lines(self.config.max_line_bytes)):
+        for line_num, raw in enumerate(source.lines(self.config.max_line_bytes, self.config.content_key)):
             res.lines_total += 1
             if raw is not None:  # a line over max_line_bytes was never held, so its size is unknown
                 res.bytes_read += len(raw)

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from decon.common.columnar import is_columnar
 from decon.common.data_reader import DEFAULT_MAX_LINE_BYTES, DataFile
 from decon.common.file_io import atomic_output
 
@@ -43,12 +44,21 @@ def _kept_pieces(src: str | os.PathLike[str] | DataFile, drop: set[int], max_lin
 
 def write_purified(src: str | os.PathLike[str] | DataFile, dest: str | os.PathLike[str],
                    contaminated_lines: Iterable[int], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                   ) -> tuple[int, int]:
+                   content_key: str = "text") -> tuple[int, int]:
     """Stream ``src`` (a path or an open :class:`DataFile`, any supported compression) to gzip
     ``dest`` without the given 0-based lines and without lines over ``max_line_bytes``.
 
     Constant memory; written under a temporary name and renamed. Returns (lines kept, lines removed).
+    A Parquet or Arrow IPC ``src`` is written in its own format instead (rows for lines; its
+    ``content_key`` tells which rows were too long to scan): see :mod:`decon.detect.purify_columnar`.
     """
+    if not isinstance(src, DataFile) and is_columnar(src):
+        with DataFile(src) as data:
+            return write_purified(data, dest, contaminated_lines, max_line_bytes, content_key)
+    if isinstance(src, DataFile) and src.columnar:
+        from decon.detect.purify_columnar import write_purified_columnar
+
+        return write_purified_columnar(src.raw, src.path, dest, contaminated_lines, content_key, max_line_bytes)
     counts = [0, 0]
     with atomic_output(dest) as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
         for piece in _kept_pieces(src, set(contaminated_lines), max_line_bytes, 1 << 20, counts):

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from decon.common.columnar import is_columnar
 from decon.common.file_io import atomic_output
 
 _OPTS = orjson.OPT_SORT_KEYS
@@ -69,12 +70,17 @@ def purified_names(files: Sequence[Path], base: Path) -> dict[Path, str]:
 
     Where inputs share a base (``x.jsonl``, ``x.jsonl.gz``, ``x.jsonl.bz2``), the plain ``.jsonl``
     keeps ``x.jsonl.gz`` and the others carry their compression: ``x.gz.jsonl.gz``, ``x.bz2.jsonl.gz``.
+    A Parquet or Arrow IPC file's cleaned copy is in its own format, under its own name.
     """
     def primary(rel: Path) -> str:
+        if is_columnar(rel):
+            return rel.name
         pos = rel.name.find(".jsonl")
         return (rel.name[:pos] if pos >= 0 else rel.stem) + ".jsonl.gz"
 
     def fallback(rel: Path) -> str:
+        if is_columnar(rel):
+            return rel.name
         pos = rel.name.find(".jsonl")
         if pos < 0:
             return rel.name + ".jsonl.gz"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from decon.common.columnar import is_columnar
 from decon.common.config import DetectionConfig, generate_temp_dir
 from decon.common.data_reader import DataFile, DataFileError
 from decon.common.file_io import find_data_files, sweep_temp_files
@@ -78,7 +79,8 @@ def _scan_batch(task: tuple[int, str, list[tuple[int, bytes]], bool]) -> tuple[i
 
 def _purify_task(task: tuple[str, str, list[int]]) -> tuple[str, int, int]:
     src, dest, lines = task
-    kept, removed = write_purified(src, dest, lines, _STATE["config"].max_line_bytes)
+    config = _STATE["config"]
+    kept, removed = write_purified(src, dest, lines, config.max_line_bytes, config.content_key)
     return dest, kept, removed
 
 
@@ -101,7 +103,7 @@ def _batches(files: list[Path], labels: dict[Path, str], sem: threading.Semaphor
         size = 0
         try:
             with DataFile(f) as data:
-                for line_num, raw in enumerate(data.lines(config.max_line_bytes)):
+                for line_num, raw in enumerate(data.lines(config.max_line_bytes, config.content_key)):
                     buf.append((line_num, raw))
                     size += len(raw) if raw is not None else 0
                     if len(buf) >= BATCH_LINES or size >= BATCH_CHARS:
@@ -126,7 +128,7 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
     if config.purify and config.cleaned_output_dir:
         outputs.append(Path(config.cleaned_output_dir).resolve())
     # output folders inside the training folder: never read our own reports as training data
-    files = [f for f in find_data_files(training)
+    files = [f for f in find_data_files(training, columnar=True)
              if not any(f.resolve().is_relative_to(o) for o in outputs)]
     base = training if training.is_dir() else training.parent
     if not files:
@@ -187,7 +189,8 @@ def run_detection(config: DetectionConfig, index: Any, *, progress: bool = True)
             sweep_temp_files(Path(dest) for _, dest, _ in tasks)
             p_start = time.perf_counter()
             # big files are split across the workers; the rest go one file per worker
-            big = [t for t in tasks if pool is not None and Path(t[0]).stat().st_size >= PARALLEL_PURIFY_BYTES]
+            big = [t for t in tasks if pool is not None and not is_columnar(t[0])
+                   and Path(t[0]).stat().st_size >= PARALLEL_PURIFY_BYTES]
             rest = [t for t in tasks if t not in big]
             with progress_bar(len(tasks), "Purifying files", enabled=progress) as bar:
                 for src, dest, lines in big:

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     src = p.add_argument_group("The document")
     src.add_argument("--training-file", metavar="FILE",
-                     help="A training file (.jsonl, plain or compressed); with --line")
+                     help="A training file (.jsonl, plain or compressed, or Parquet / Arrow IPC); with --line "
+                          "(for a columnar file, the row index)")
     src.add_argument("--line", type=int, metavar="N",
                      help="Line of --training-file, counted from 0 as a report's training_line")
     src.add_argument("--max-line-bytes", type=int, metavar="N",
@@ -60,7 +61,7 @@ def _read_line(path: str, line: int, content_key: str, max_line_bytes: int) -> s
         raise DeconError(f"training file does not exist or is not a file: {path}")
     count = 0
     with DataFile(path) as data:
-        for num, raw in enumerate(data.lines(max_line_bytes)):
+        for num, raw in enumerate(data.lines(max_line_bytes, content_key)):
             count = num + 1
             if num < line:
                 continue

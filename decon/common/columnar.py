@@ -1,0 +1,150 @@
+"""Parquet and Arrow IPC training files: the content column, read in bounded batches.
+
+Only the content column is read (a dotted ``content_key`` such as ``meta.text`` reaches into a
+struct column), ``BATCH_ROWS`` rows at a time, so a 5 GB shard never sits in memory whole. Each
+row becomes the line the rest of decon reads, the JSON document holding just that value
+(``{"text": "..."}``, or ``{"meta": {"text": "..."}}``), so every detector, the report numbering
+(``training_line`` is the row index) and the skip counters work as for JSONL. A null or empty
+value is written as ``null`` and counted as a row without content (``missing_content_key``).
+
+The file is read through the descriptor :func:`decon.common.data_reader.open_checked` opened
+and checked. pyarrow is an optional extra: without it a Parquet file is a one-line error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from decon.errors import DeconError
+
+PARQUET_SUFFIXES = (".parquet",)
+ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
+COLUMNAR_SUFFIXES = PARQUET_SUFFIXES + ARROW_SUFFIXES
+BATCH_ROWS = 2048
+INSTALL_HINT = "pip install 'decon[parquet]'"
+
+
+class ColumnarError(Exception):
+    """A columnar file cannot be read (the reason; the caller names the file)."""
+
+
+def is_columnar(path: str | os.PathLike[str]) -> bool:
+    return str(path).endswith(COLUMNAR_SUFFIXES)
+
+
+def is_parquet(path: str | os.PathLike[str]) -> bool:
+    return str(path).endswith(PARQUET_SUFFIXES)
+
+
+def require_pyarrow() -> Any:
+    """The pyarrow module, or a one-line DeconError naming the extra."""
+    try:
+        import pyarrow
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.ipc  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise DeconError(f"reading Parquet and Arrow files needs pyarrow, an optional extra: {INSTALL_HINT}") from None
+    return pyarrow
+
+
+def _arrow_error_types() -> tuple[type[BaseException], ...]:
+    pa = require_pyarrow()
+    return (pa.ArrowException, OSError, ValueError)
+
+
+class ColumnarLines:
+    """The rows of a Parquet or Arrow IPC file as JSON lines of the content column (see the module
+    doc); ``None`` for a row whose line would be longer than ``max_line_bytes``."""
+
+    unterminated = False  # the LineReader interface: a columnar file has no final newline to keep
+
+    def __init__(self, raw: BinaryIO, path: str, content_key: str, max_line_bytes: int) -> None:
+        self._raw = raw
+        self._path = path
+        self._keys = content_key.split(".")
+        self.content_key = content_key
+        self.max_line_bytes = max_line_bytes
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        errors = _arrow_error_types()
+        try:
+            for values in self._columns():
+                yield from self._lines(values)
+        except ColumnarError:
+            raise
+        except errors as exc:
+            raise ColumnarError(_describe(exc, self._path)) from None
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def _columns(self) -> Iterator[list[Any]]:
+        pa = require_pyarrow()
+        self._raw.seek(0)
+        if is_parquet(self._path):
+            source = pa.parquet.ParquetFile(self._raw)
+            self._check_schema(source.schema_arrow)
+            for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=[self.content_key],
+                                             use_threads=False):
+                yield self._values(batch, pa)
+            return
+        reader = self._open_ipc(pa)
+        self._check_schema(reader.schema)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) \
+            if hasattr(reader, "num_record_batches") else iter(reader)
+        for batch in batches:
+            for start in range(0, batch.num_rows, BATCH_ROWS):
+                yield self._values(batch.slice(start, BATCH_ROWS), pa)
+
+    def _open_ipc(self, pa: Any) -> Any:
+        try:
+            return pa.ipc.open_file(self._raw)
+        except pa.ArrowInvalid:  # not the file format: maybe the streaming format
+            self._raw.seek(0)
+            return pa.ipc.open_stream(self._raw)
+
+    def _check_schema(self, schema: Any) -> None:
+        """The content key must name a string column (or a string field of struct columns)."""
+        pa = require_pyarrow()
+        fields, kind = list(schema), None
+        for depth, key in enumerate(self._keys):
+            names = [f.name for f in fields]
+            if key not in names:
+                where = ".".join(self._keys[:depth]) or "the file"
+                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                raise ColumnarError(f"no column {self.content_key!r} ({where} has: {shown}); "
+                                    "set --content-key")
+            kind = fields[names.index(key)].type
+            if depth < len(self._keys) - 1:
+                if not pa.types.is_struct(kind):
+                    raise ColumnarError(f"column {'.'.join(self._keys[:depth + 1])!r} is "
+                                        f"{kind}, not a struct, so {self.content_key!r} cannot be read")
+                fields = list(kind)
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+            raise ColumnarError(f"column {self.content_key!r} is {kind}, not text")
+
+    def _values(self, batch: Any, pa: Any) -> list[Any]:
+        column = batch.column(0) if is_parquet(self._path) else batch.column(self._keys[0])
+        for key in self._keys[1:]:
+            column = pa.compute.struct_field(column, key)
+        return column.to_pylist()
+
+    # ---- lines ------------------------------------------------------------------------------------
+    def _lines(self, values: list[Any]) -> Iterator[bytes | None]:
+        limit = self.max_line_bytes
+        keys = self._keys
+        for value in values:
+            doc: Any = value or None  # null and "" alike: a row without content
+            for key in reversed(keys):
+                doc = {key: doc}
+            line = orjson.dumps(doc)
+            yield None if len(line) > limit else line
+
+
+def _describe(exc: BaseException, path: str) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    kind = "Parquet" if is_parquet(path) else "Arrow IPC"
+    return f"corrupt or truncated {kind} file ({text})"

@@ -1,0 +1,220 @@
+"""Issue 31, first slice: Parquet and Arrow IPC training files in `decon detect` (reading in batches,
+nulls, nested columns, errors, equal reports to JSONL, cleaned copies in the same format)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from decon.cli import main  # noqa: E402
+from decon.common.columnar import BATCH_ROWS  # noqa: E402
+from decon.common.data_reader import DataFile, DataFileError  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TRAINING = REPO / "tests" / "data" / "server" / "training"
+REFERENCE = REPO / "tests" / "data" / "server" / "reference"
+ENGINE = ["--evals-dir", str(REFERENCE), "--sample-every-m-tokens", "1", "--no-index-cache", "--worker-threads", "2"]
+
+
+def corpus_docs(repeat: int = 30) -> list[dict]:
+    """Clean and contaminated documents, with other fields beside the text, some without text."""
+    texts = [orjson.loads(line)["text"] for f in sorted(TRAINING.glob("*.jsonl"))
+             for line in f.read_bytes().splitlines() if line.strip()]
+    docs = []
+    for r in range(repeat):
+        for i, text in enumerate(texts):
+            n = len(docs)
+            value = None if n % 37 == 5 else "" if n % 41 == 7 else text
+            docs.append({"id": n, "text": value, "meta": {"source": f"s{r}", "text": value, "n": i}})
+    return docs
+
+
+def write_jsonl(path: Path, docs: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    return path
+
+
+def write_parquet(path: Path, docs: list[dict], row_group_size: int = 50) -> Path:
+    pq.write_table(pa.Table.from_pylist(docs), path, row_group_size=row_group_size)
+    return path
+
+
+def detect(training: Path, out: Path, *extra: str) -> list[dict]:
+    assert main(["detect", "--training-dir", str(training), "--report-output-dir", str(out), *ENGINE, *extra]) == 0
+    entries = []
+    for report in sorted(out.glob("*.jsonl")):
+        for line in report.read_bytes().splitlines():
+            entry = orjson.loads(line)
+            entry.pop("training_file")  # the file's own name: x.jsonl, x.parquet
+            entries.append(entry)
+    return entries
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch):
+    monkeypatch.setenv("DECON_QUIET", "1")
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+def test_rows_come_out_as_json_lines_of_the_content_column_across_row_groups(tmp_path):
+    docs = [{"id": i, "text": None if i % 5 == 0 else f"row {i}", "meta": {"text": f"m{i}", "k": i}}
+            for i in range(BATCH_ROWS + 300)]
+    path = write_parquet(tmp_path / "x.parquet", docs, row_group_size=700)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 4
+    with DataFile(path) as data:
+        lines = list(data.lines(1 << 20, "text"))
+        nested = list(data.lines(1 << 20, "meta.text"))
+        bounded = list(data.lines(16, "text"))
+    assert len(lines) == len(docs)
+    assert [orjson.loads(x) for x in lines] == [{"text": d["text"]} for d in docs]
+    assert [orjson.loads(x) for x in nested] == [{"meta": {"text": d["meta"]["text"]}} for d in docs]
+    assert bounded[1] == b'{"text":"row 1"}' and bounded[1001] is None  # over max_line_bytes
+
+
+def test_arrow_ipc_file_and_stream_read_like_parquet(tmp_path):
+    table = pa.Table.from_pylist([{"text": f"doc {i}", "n": i} for i in range(10)])
+    with pa.ipc.new_file(str(tmp_path / "a.arrow"), table.schema) as w:
+        w.write_table(table, max_chunksize=3)
+    with pa.ipc.new_stream(str(tmp_path / "s.arrow"), table.schema) as w:
+        w.write_table(table, max_chunksize=4)
+    for name in ("a.arrow", "s.arrow"):
+        with DataFile(tmp_path / name) as data:
+            assert [orjson.loads(x)["text"] for x in data.lines(1 << 20, "text")] == [f"doc {i}" for i in range(10)]
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ("body", "no column 'body' (the file has: id, text, meta); set --content-key"),
+    ("meta.body", "no column 'meta.body' (meta has: source, text, n); set --content-key"),
+    ("id", "column 'id' is int64, not text"),
+    ("text.x", "column 'text' is string, not a struct, so 'text.x' cannot be read"),
+])
+def test_a_missing_or_wrong_column_is_named(tmp_path, key, message):
+    path = write_parquet(tmp_path / "x.parquet", corpus_docs(1))
+    with DataFile(path) as data, pytest.raises(DataFileError) as info:
+        list(data.lines(1 << 20, key))
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_truncated_and_garbage_files_fail_naming_the_file(tmp_path):
+    good = write_parquet(tmp_path / "good.parquet", corpus_docs(3))
+    data = good.read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.parquet").write_bytes(b"PAR1" + b"\x00" * 100)
+    (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
+    for name in ("cut.parquet", "junk.parquet", "junk.arrow"):
+        with DataFile(tmp_path / name) as f, pytest.raises(DataFileError) as info:
+            list(f.lines(1 << 20, "text"))
+        assert str(info.value).startswith(f"{tmp_path / name}: corrupt or truncated"), str(info.value)
+
+
+# ---- decon detect -----------------------------------------------------------------------------------
+
+def test_reports_equal_for_jsonl_zst_and_parquet(tmp_path):
+    docs = corpus_docs()
+    inputs = {"jsonl": tmp_path / "jsonl", "zst": tmp_path / "zst", "parquet": tmp_path / "parquet"}
+    for d in inputs.values():
+        d.mkdir()
+    write_jsonl(inputs["jsonl"] / "part.jsonl", docs)
+    (inputs["zst"] / "part.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress((inputs["jsonl"] / "part.jsonl").read_bytes()))
+    write_parquet(inputs["parquet"] / "part.parquet", docs)
+    got = {kind: detect(d, tmp_path / f"out-{kind}") for kind, d in inputs.items()}
+    assert got["jsonl"], "the corpus should hold contamination"
+    # null and empty texts: JSONL's "" is an empty document and null has no content; in Parquet both
+    # are rows without content. Neither is ever a match, so the reports are equal.
+    assert got["parquet"] == got["jsonl"] == got["zst"]
+    nested = detect(inputs["parquet"], tmp_path / "out-nested", "--content-key", "meta.text")
+    assert nested == got["jsonl"]
+
+
+def test_cli_errors_are_one_line_and_skip_bad_files_goes_on(tmp_path, capsys):
+    train = tmp_path / "train"
+    train.mkdir()
+    write_parquet(train / "a.parquet", corpus_docs(2))
+    good = (train / "a.parquet").read_bytes()
+    (train / "b.parquet").write_bytes(good[: len(good) // 3])
+    assert main(["detect", "--training-dir", str(train), "--report-output-dir", str(tmp_path / "o1"), *ENGINE]) != 0
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("Error")]
+    assert len(err) == 1 and str(train / "b.parquet") in err[0] and "corrupt or truncated" in err[0], err
+    assert main(["detect", "--training-dir", str(train), "--report-output-dir", str(tmp_path / "o2"),
+                 "--skip-bad-files", *ENGINE]) == 0
+    assert (tmp_path / "o2" / "a-simple-0.80.jsonl").exists()
+
+    assert main(["detect", "--training-dir", str(train / "a.parquet"), "--report-output-dir", str(tmp_path / "o3"),
+                 "--content-key", "body", *ENGINE]) != 0
+    text = capsys.readouterr().err
+    err = [x for x in text.splitlines() if x.startswith("Error")]
+    assert "Traceback" not in text and len(err) == 1 and "no column 'body'" in err[0] and str(train / "a.parquet") in err[0], err
+
+
+def test_without_pyarrow_a_parquet_input_is_a_one_line_error(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    write_parquet(train / "a.parquet", corpus_docs(1))
+    code = ("import sys; sys.modules['pyarrow'] = None\n"
+            "from decon.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, "detect", "--training-dir", str(train),
+                           "--report-output-dir", str(tmp_path / "out"), *ENGINE],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == ("Error: reading Parquet and Arrow files needs pyarrow, "
+                                                    "an optional extra: pip install 'decon[parquet]'"), proc.stderr
+
+
+# ---- purify ---------------------------------------------------------------------------------------
+
+def test_purified_parquet_keeps_schema_row_group_size_and_exactly_the_clean_rows(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    docs = corpus_docs()
+    src = write_parquet(train / "part.parquet", docs, row_group_size=40)
+    entries = detect(train, tmp_path / "out", "--purify", "--cleaned-output-dir", str(tmp_path / "clean"))
+    dirty = {e["training_line"] for e in entries}
+    assert dirty
+    cleaned = tmp_path / "clean" / "part.parquet"
+    assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == ["part.parquet"]
+    out, original = pq.ParquetFile(cleaned), pq.ParquetFile(src)
+    assert out.schema_arrow == original.schema_arrow
+    sizes = [out.metadata.row_group(i).num_rows for i in range(out.metadata.num_row_groups)]
+    assert sizes[:-1] == [40] * (len(sizes) - 1) and 0 < sizes[-1] <= 40
+    assert out.metadata.row_group(0).column(0).compression == original.metadata.row_group(0).column(0).compression
+    assert out.read().to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
+
+
+def test_purified_arrow_file_drops_the_contaminated_rows(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    docs = corpus_docs(5)
+    table = pa.Table.from_pylist(docs)
+    with pa.ipc.new_file(str(train / "part.arrow"), table.schema) as w:
+        w.write_table(table, max_chunksize=25)
+    entries = detect(train, tmp_path / "out", "--purify", "--cleaned-output-dir", str(tmp_path / "clean"))
+    dirty = {e["training_line"] for e in entries}
+    assert dirty
+    with pa.ipc.open_file(str(tmp_path / "clean" / "part.arrow")) as reader:
+        assert reader.schema == table.schema
+        assert reader.read_all().to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
+
+
+def test_explain_reads_a_parquet_row(tmp_path, capsys):
+    train = tmp_path / "train"
+    train.mkdir()
+    docs = corpus_docs(2)
+    write_parquet(train / "part.parquet", docs)
+    entries = detect(train, tmp_path / "out")
+    row = entries[0]["training_line"]
+    capsys.readouterr()
+    assert main(["explain", "--training-file", str(train / "part.parquet"), "--line", str(row), "--json",
+                 "--evals-dir", str(REFERENCE), "--sample-every-m-tokens", "1", "--no-index-cache"]) == 0
+    verdict = orjson.loads(capsys.readouterr().out)
+    assert verdict["contaminated"] is True
