@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
 from decon.common.console import make_console
+from decon.common.resources import bundled_reference_dir
 from decon.compare import core
+from decon.review import stats_export
 from decon.review.analysis import filter_matches
 from decon.review.loader import load_reports
 from decon.review.render import highlight_spans, is_plain, print_match, print_rule
@@ -69,6 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every score and count of the listed matches"
     )
+    parser.add_argument("--format", choices=stats_export.FORMATS, default="text",
+                        help="how the statistics are written: text, one JSON object (schema decon.stats/1, "
+                             "docs/stats-schema.json) or CSV (one row per eval suite) [default: text]")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write the JSON/CSV statistics here (a temporary name, then renamed) "
+                             "[default: standard output]")
+    parser.add_argument("--evals-dir", type=Path, metavar="DIR",
+                        help="the reference set of the runs: with --format json|csv, each suite's share of "
+                             "eval instances hit is counted against it [default: the bundled set]")
     parser.set_defaults(func=run)
 
 
@@ -86,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
     if args.eval is not None:
         filters.append(f"eval suite {args.eval}")
 
+    if args.format != "text":
+        evals_dir = args.evals_dir or bundled_reference_dir()
+        changes = core.score_changes(comparison.first, comparison.second, comparison.common)
+        document = stats_export.compare_document(
+            (args.dir_a, args.dir_b), (comparison.first, comparison.second), (len(raw_a), len(raw_b)), filters,
+            stats_export.suite_sizes(evals_dir), evals_dir, dataclasses.asdict(changes))
+        stats_export.write_text(stats_export.render(document, args.format), args.output)
+        return 0
     views = args.common or args.only_in_first or args.only_in_second
     if args.stats or not views:
         show_stats(console, args.dir_a, args.dir_b, comparison, len(raw_a), len(raw_b), filters)

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.text import Text
 
 from decon.common.console import make_console
-from decon.review import analysis
+from decon.common.resources import bundled_reference_dir
+from decon.review import analysis, stats_export
 from decon.review.loader import load_reports
 from decon.review.records import Match
 from decon.review.render import print_bar_chart, print_match, print_rule
@@ -79,9 +80,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write one self-contained HTML report (summary tables, SVG charts, filterable matches; "
         "no network needed to view it) to the --output file",
     )
-    html = parser.add_argument_group("HTML report (with --html)")
-    html.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="FILE",
-                      help="where to write the HTML report [default: report.html]")
+    modes.add_argument("--format", choices=stats_export.FORMATS, default="text",
+                       help="how --stats writes: text tables, one JSON object (schema decon.stats/1, "
+                            "docs/stats-schema.json) or CSV (one row per eval suite); json and csv imply "
+                            "--stats [default: text]")
+    html = parser.add_argument_group("output files")
+    html.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                      help="where to write the HTML report [default: report.html], or the JSON/CSV "
+                           "statistics [default: standard output]; written under a temporary name, then renamed")
+    html.add_argument("--evals-dir", type=Path, metavar="DIR",
+                      help="the reference set of the run: with --format json|csv, each suite's share of "
+                           "eval instances hit is counted against it [default: the bundled set]")
     html.add_argument("--config", type=Path, metavar="FILE",
                       help="the detect config (YAML) of the run, shown in the report's configuration table")
     filters = parser.add_argument_group("filters")
@@ -134,6 +143,13 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     directory: Path = args.dir
     matches = load_reports(directory)
+    if args.format != "text":
+        shown = analysis.filter_matches(matches, args.min_score, args.min_length, args.eval)
+        evals_dir = args.evals_dir or bundled_reference_dir()
+        document = stats_export.review_document(directory, shown, len(matches), describe_filters(args),
+                                                stats_export.suite_sizes(evals_dir), evals_dir)
+        stats_export.write_text(stats_export.render(document, args.format), args.output)
+        return 0
     if not matches:
         console.print(f"No contamination found: the report files under {directory} are empty.")
         if args.html:
@@ -179,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
 def _write_html(console: Console, args: argparse.Namespace, matches: list[Match], reasons: list[str]) -> None:
     from decon.review.html_command import write_html_report
 
-    write_html_report(args.dir, matches, args.output, args.config, reasons)
-    console.print(f"HTML report written to {args.output}")
+    output = args.output or Path("report.html")
+    write_html_report(args.dir, matches, output, args.config, reasons)
+    console.print(f"HTML report written to {output}")
 
 
 def show_stats(console: Console, matches: list[Match]) -> None:
