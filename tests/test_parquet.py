@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -218,3 +219,46 @@ def test_explain_reads_a_parquet_row(tmp_path, capsys):
                  "--evals-dir", str(REFERENCE), "--sample-every-m-tokens", "1", "--no-index-cache"]) == 0
     verdict = orjson.loads(capsys.readouterr().out)
     assert verdict["contaminated"] is True
+
+
+# ---- decon server -----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_server_harness import ServerProcess
+
+    docs = corpus_docs(5)
+    jsonl = write_jsonl(tmp_path / "part.jsonl", docs)
+    parquet = write_parquet(tmp_path / "part.parquet", docs, row_group_size=30)
+    server = ServerProcess(["--reference-input", str(REFERENCE), "--sample-every-m-tokens", "1", "--no-index-cache",
+                            "--worker-threads", "1", "--report-output-dir", str(tmp_path / "reports"),
+                            "--state-dir", str(tmp_path / "state"), "--purify",
+                            "--cleaned-output-dir", str(tmp_path / "cleaned")])
+    try:
+        server.wait_ready()
+        done = {}
+        for path in (jsonl, parquet):
+            job = server.submit_ok(path)
+            deadline = time.monotonic() + 60
+            while (status := server.status(job))["status"] in ("pending", "processing"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert status["status"] == "completed", status
+            done[path.suffix] = status
+    finally:
+        server.kill()
+
+    def entries(status: dict) -> list[dict]:
+        rows = [orjson.loads(x) for x in Path(status["output_path"]).read_bytes().splitlines()]
+        for row in rows:
+            row.pop("training_file")
+        return rows
+
+    assert entries(done[".parquet"]) == entries(done[".jsonl"]) != []
+    cleaned = Path(done[".parquet"]["purified_path"])
+    assert cleaned.suffix == ".parquet" and cleaned.name.startswith(done[".parquet"]["job_id"])
+    dirty = {e["training_line"] for e in entries(done[".parquet"])}
+    table = pq.read_table(cleaned)
+    assert table.schema == pq.read_schema(parquet)
+    assert table.to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]

@@ -1,6 +1,7 @@
 """Removing a job's output files: when the job fails or is interrupted, and stale ones at start-up.
 
-A job writes ``<report dir>/<job_id>.report.jsonl`` and ``<cleaned dir>/<job_id>.jsonl.gz``, each
+A job writes ``<report dir>/<job_id>.report.jsonl`` and ``<cleaned dir>/<job_id>.jsonl.gz`` (or
+``<job_id>.parquet``, ``.arrow``, ... for a columnar input), each
 under a temporary name ``.<final name>.<random>.tmp`` first. A job that does not complete leaves
 neither: not the temporary files of a killed process, nor a report already renamed while the
 cleaned copy was still being written.
@@ -13,11 +14,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from decon.server.worker import purified_path, remove_partial_outputs, report_path
+from decon.server.worker import PURIFIED_EXTENSIONS, purified_path, remove_partial_outputs, report_path
 
 _ID = r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-_TEMP_NAME = re.compile(rf"\.{_ID}\.(?:report\.jsonl|jsonl\.gz)\..+\.tmp")
-_FINAL_NAME = re.compile(rf"{_ID}\.(?:report\.jsonl|jsonl\.gz)")
+_EXT = "|".join(re.escape(e[1:]) for e in (".report.jsonl", *PURIFIED_EXTENSIONS))
+_TEMP_NAME = re.compile(rf"\.{_ID}\.(?:{_EXT})\..+\.tmp")
+_FINAL_NAME = re.compile(rf"{_ID}\.(?:{_EXT})")
 
 
 def output_dirs(report_dir: str, cleaned_dir: str | None) -> list[str]:
@@ -28,7 +30,8 @@ def output_dirs(report_dir: str, cleaned_dir: str | None) -> list[str]:
 def remove_job_outputs(job_id: str, report_dir: str, cleaned_dir: str | None) -> int:
     """Delete every output of ``job_id``, finished or not; returns how many files went."""
     removed = remove_partial_outputs(job_id, output_dirs(report_dir, cleaned_dir))
-    for path in (report_path(report_dir, job_id), purified_path(cleaned_dir or report_dir, job_id)):
+    cleaned = [purified_path(cleaned_dir or report_dir, job_id, "x" + ext) for ext in PURIFIED_EXTENSIONS]
+    for path in (report_path(report_dir, job_id), *cleaned):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
             removed += 1

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from decon.common.data_reader import describe_os_error, is_within
-from decon.common.file_io import SUPPORTED_EXTENSIONS, is_data_file
+from decon.common.file_io import TRAINING_EXTENSIONS, is_data_file
 from decon.server.limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
 
 
@@ -64,6 +64,6 @@ def check_submitted_path(raw: str, allowed_roots: Sequence[Path] = ()) -> str:
         raise PathRefused(400, f"file does not exist: {raw}" if missing else f"{describe_os_error(exc)}: {raw}") from None
     if not stat.S_ISREG(mode):
         raise PathRefused(400, f"not a regular file: {raw}")
-    if not is_data_file(absolute):
-        raise PathRefused(400, f"unsupported file type (expected one of {', '.join(SUPPORTED_EXTENSIONS)}): {raw}")
+    if not is_data_file(absolute, columnar=True):
+        raise PathRefused(400, f"unsupported file type (expected one of {', '.join(TRAINING_EXTENSIONS)}): {raw}")
     return absolute

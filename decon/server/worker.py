@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from decon.common.columnar import COLUMNAR_SUFFIXES
 from decon.common.config import DetectionConfig
 from decon.common.data_reader import DataFile
 from decon.common.lifetime import die_with_parent
@@ -46,15 +47,21 @@ def report_path(report_dir: str, job_id: str) -> str:
     return os.path.join(report_dir, f"{job_id}.report.jsonl")
 
 
-def purified_path(cleaned_dir: str, job_id: str) -> str:
-    return os.path.join(cleaned_dir, f"{job_id}.jsonl.gz")
+#: the cleaned copy's extension: gzip JSONL, or the input's own columnar format
+PURIFIED_EXTENSIONS = (".jsonl.gz",) + COLUMNAR_SUFFIXES
+
+
+def purified_path(cleaned_dir: str, job_id: str, source: str | None = None) -> str:
+    """``<job_id>.jsonl.gz``; for a Parquet or Arrow ``source``, ``<job_id>`` with its extension."""
+    ext = next((e for e in COLUMNAR_SUFFIXES if source and source.endswith(e)), ".jsonl.gz")
+    return os.path.join(cleaned_dir, f"{job_id}{ext}")
 
 
 def remove_partial_outputs(job_id: str, dirs: Sequence[str | None]) -> int:
     """Delete temporary files a killed worker left behind for ``job_id``; returns how many."""
     removed = 0
     for d in {d for d in dirs if d}:
-        for pattern in (f".{job_id}.report.jsonl.*.tmp", f".{job_id}.jsonl.gz.*.tmp"):
+        for pattern in (f".{job_id}.report.jsonl.*.tmp", *(f".{job_id}{e}.*.tmp" for e in PURIFIED_EXTENSIONS)):
             for path in glob.glob(os.path.join(glob.escape(d), pattern)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
@@ -79,8 +86,9 @@ def run_job(job_id: str, file_path: str, ctx: WorkerContext) -> dict[str, Any]:
             api.write_report(result.entries, output)
         purified = None
         if ctx.config.purify:
-            purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id)
-            api.write_purified(data, purified, result.contaminated_lines, ctx.config.max_line_bytes)
+            purified = purified_path(ctx.cleaned_dir or ctx.report_dir, job_id, file_path)
+            api.write_purified(data, purified, result.contaminated_lines, ctx.config.max_line_bytes,
+                               ctx.config.content_key)
     return {
         "output_path": output,
         "purified_path": purified,
