@@ -1,10 +1,12 @@
 """Names of the outputs produced for one input file.
 
-For an input at ``<input prefix>/<dir>/<name>.jsonl[.gz|.zst|...]`` the outputs keep ``<dir>``:
+For an input at ``<input prefix>/<dir>/<name>.jsonl[.gz|.zst|...]`` (or ``<name>.parquet``,
+``.arrow``, ``.feather``, ``.ipc``) the outputs keep ``<dir>``:
 
 - ``<report prefix>/<dir>/<basename>.report.jsonl``  when contamination was found
 - ``<report prefix>/<dir>/<basename>.clean``          (empty object) when none was found
 - ``<cleaned prefix>/<dir>/<basename>.clean.jsonl.gz`` with purify, for every file
+  (``<basename>.clean.parquet`` and so on for a columnar input: the cleaned copy keeps its format)
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass
 
 DATA_EXTENSIONS = (".jsonl", ".json")
 COMPRESSION_EXTENSIONS = ("", ".gz", ".zst", ".zstd", ".bz2", ".xz")
+COLUMNAR_EXTENSIONS = (".parquet", ".arrow", ".feather", ".ipc")
 # Longest first so ".jsonl.gz" wins over ".json" style partial matches.
 INPUT_SUFFIXES: tuple[str, ...] = tuple(
-    sorted((d + c for d in DATA_EXTENSIONS for c in COMPRESSION_EXTENSIONS), key=len, reverse=True)
+    sorted([d + c for d in DATA_EXTENSIONS for c in COMPRESSION_EXTENSIONS] + list(COLUMNAR_EXTENSIONS),
+           key=len, reverse=True)
 )
 
 REPORT_SUFFIX = ".report.jsonl"
@@ -48,8 +52,9 @@ class OutputNames:
 def output_names(relative_path: str) -> OutputNames:
     folder, name = posixpath.split(relative_path)
     stem = posixpath.join(folder, strip_input_suffix(name)) if folder else strip_input_suffix(name)
-    return OutputNames(report=stem + REPORT_SUFFIX, clean_marker=stem + CLEAN_MARKER_SUFFIX,
-                       cleaned=stem + CLEANED_SUFFIX)
+    columnar = next((e for e in COLUMNAR_EXTENSIONS if name.endswith(e)), None)
+    cleaned = stem + (CLEAN_MARKER_SUFFIX + columnar if columnar else CLEANED_SUFFIX)
+    return OutputNames(report=stem + REPORT_SUFFIX, clean_marker=stem + CLEAN_MARKER_SUFFIX, cleaned=cleaned)
 
 
 def is_finished(relative_path: str, report_keys: set[str], cleaned_keys: set[str], purify: bool) -> bool:

@@ -67,7 +67,7 @@ def _iter_objects(client: Any, location: S3Location):
 
 
 def list_inputs(client: Any, location: S3Location) -> list[InputFile]:
-    """Every .json/.jsonl file (optionally compressed) below the prefix."""
+    """Every .json/.jsonl file (optionally compressed) and Parquet/Arrow file below the prefix."""
     found = []
     for obj in _iter_objects(client, location):
         key = obj["Key"]

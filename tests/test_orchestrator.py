@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import random
@@ -34,12 +35,15 @@ pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test`
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
 
 BUCKET = "decon-test"
 INPUT = f"s3://{BUCKET}/data"
 REPORTS = f"s3://{BUCKET}/reports/run1"
 CLEANED = f"s3://{BUCKET}/cleaned/run1"
-COMPRESSIONS = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".jsonl.bz2", ".jsonl.xz", ".json", ".json.gz"]
+COMPRESSIONS = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".jsonl.bz2", ".jsonl.xz", ".json", ".json.gz",
+                ".parquet"]
 FOLDERS = ["", "a/", "a/b/", "c/d/e/"]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_REGION": "us-east-1"}
@@ -87,6 +91,10 @@ class Dataset:
 
     @staticmethod
     def encode(rel: str, docs: list[dict]) -> bytes:
+        if rel.endswith(".parquet"):  # a Parquet shard: the cleaned copy comes back as Parquet
+            buf = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist(docs), buf, row_group_size=5)
+            return buf.getvalue()
         return compress_for(rel, "".join(json.dumps(d) + "\n" for d in docs).encode())
 
     def write_evals(self, directory: Path) -> None:
@@ -414,6 +422,9 @@ def check_outputs(client, dataset: Dataset, purify: bool = True) -> None:
         elif kind == "report":
             lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
             assert lines, key
+        elif key.endswith(".parquet"):
+            kept = pq.read_table(pa.BufferReader(body)).to_pylist()
+            assert [d["id"] for d in kept] == [d["id"] for d in info["docs"] if d["id"] not in info["bad"]], key
         else:
             kept = [json.loads(line) for line in gzip.decompress(body).decode().splitlines() if line.strip()]
             assert [d["id"] for d in kept] == [d["id"] for d in info["docs"] if d["id"] not in info["bad"]], key

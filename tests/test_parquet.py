@@ -262,3 +262,47 @@ def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
     table = pq.read_table(cleaned)
     assert table.schema == pq.read_schema(parquet)
     assert table.to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
+
+
+# ---- decon ray and the orchestrator's names -----------------------------------------------------------
+
+def test_orchestrator_names_keep_a_columnar_input_in_its_format():
+    from orchestrator.naming import is_input_name, output_names
+
+    assert is_input_name("a/b.parquet") and is_input_name("x.arrow") and not is_input_name("x.csv")
+    names = output_names("dir/shard-0001.parquet")
+    assert names.report == "dir/shard-0001.report.jsonl" and names.clean_marker == "dir/shard-0001.clean"
+    assert names.cleaned == "dir/shard-0001.clean.parquet"
+    assert output_names("dir/shard.jsonl.zst").cleaned == "dir/shard.clean.jsonl.gz"
+
+
+@pytest.mark.slow
+def test_decon_ray_on_a_local_parquet_folder(tmp_path):
+    pytest.importorskip("ray")
+    train = tmp_path / "train"
+    (train / "sub").mkdir(parents=True)
+    docs = corpus_docs(3)
+    write_parquet(train / "sub" / "part.parquet", docs, row_group_size=25)
+    write_jsonl(train / "plain.jsonl", docs)
+    out = tmp_path / "out"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.lower().endswith("_proxy")}
+    env.update(DECON_QUIET="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "decon", "ray", "--input", str(train), "--report-output-dir",
+                           str(out / "reports"), "--cleaned-output-dir", str(out / "cleaned"), "--purify",
+                           "--evals-dir", str(REFERENCE), "--sample-every-m-tokens", "1", "--num-cpus", "1",
+                           "--object-store-mb", "80"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    def entries(path: Path) -> list[dict]:
+        rows = [orjson.loads(x) for x in path.read_bytes().splitlines()]
+        for row in rows:
+            row.pop("training_file")
+        return rows
+
+    from_parquet = entries(out / "reports" / "sub" / "part.report.jsonl")
+    assert from_parquet == entries(out / "reports" / "plain.report.jsonl") != []
+    dirty = {e["training_line"] for e in from_parquet}
+    cleaned = pq.read_table(out / "cleaned" / "sub" / "part.clean.parquet")
+    assert cleaned.to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
+    assert (out / "cleaned" / "plain.clean.jsonl.gz").exists()

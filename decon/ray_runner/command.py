@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Run detection over a folder or S3 prefix on a Ray cluster",
         description="Scan every training file under --input on a Ray cluster (or a local Ray instance) and "
                     "write the orchestrator's output layout: <dir>/<name>.report.jsonl or <dir>/<name>.clean, "
-                    "and with --purify <dir>/<name>.clean.jsonl.gz. Files finished by an earlier run are "
+                    "and with --purify <dir>/<name>.clean.jsonl.gz (<name>.clean.parquet for Parquet input). Files finished by an earlier run are "
                     "skipped. Needs the ray extra: pip install 'decon[ray]'.",
         epilog="Example:\n  decon ray --input s3://bucket/data/ --report-output-dir s3://bucket/reports/ "
                "--address auto",
@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     io = p.add_argument_group("Input and Output")
     io.add_argument("--input", metavar="URI",
                     help="Training data: a local folder (or file) or an s3://bucket/prefix, searched recursively "
-                         "for .json/.jsonl files, plain or .gz/.zst/.zstd/.bz2/.xz [default: training_dir of "
+                         "for .json/.jsonl files, plain or .gz/.zst/.zstd/.bz2/.xz, and Parquet/Arrow files "
+                         "(pip install 'decon[parquet]') [default: training_dir of "
                          "--config]")
     add_reference_args(io)
     io.add_argument("--report-output-dir", metavar="URI",

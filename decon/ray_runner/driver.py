@@ -125,7 +125,7 @@ def run(config: DetectionConfig, job: JobSpec, opts: RayOptions) -> int:
     except Exception as exc:  # noqa: BLE001 - botocore raises many kinds
         raise DeconError(f"listing failed: {exc}", exit_code=EXIT_STORAGE) from None
     if not plan.found:
-        raise DeconError(f"no training data files (.json/.jsonl, plain or compressed) under {job.input.uri}")
+        raise DeconError(f"no training data files (.json/.jsonl, plain or compressed, or Parquet/Arrow) under {job.input.uri}")
     log.warning("Files to process: %d (%.2f GB; largest first); skipped %d already finished",
                 len(plan.todo), sum(f.size for f in plan.todo) / GB, plan.finished)
     metrics.files_total = len(plan.todo)

@@ -37,7 +37,7 @@ from orchestrator.s3listing import (
 
 S3_TMP_DIR = ".decon-tmp/"
 # atomic_output's temporary names: ".<final name>.<random>.tmp"
-_LOCAL_TMP = re.compile(r"^\..+\.(report\.jsonl|clean|clean\.jsonl\.gz)\.[^.]+\.tmp$")
+_LOCAL_TMP = re.compile(r"^\..+\.(report\.jsonl|clean|clean\.jsonl\.gz|clean\.(?:parquet|arrow|feather|ipc))\.[^.]+\.tmp$")
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,8 @@ class FileWorker:
             scan = api.scan_file(local, self.index, self.config)
             if self.cleaned is not None:
                 with self.cleaned.output(names.cleaned, run_id) as dest:
-                    api.write_purified(local, dest, scan.contaminated_lines)
+                    api.write_purified(local, dest, scan.contaminated_lines, self.config.max_line_bytes,
+                                       self.config.content_key)
         finally:
             self.input.release(local)
         if scan.entries:
