@@ -306,3 +306,42 @@ def test_decon_ray_on_a_local_parquet_folder(tmp_path):
     cleaned = pq.read_table(out / "cleaned" / "sub" / "part.clean.parquet")
     assert cleaned.to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
     assert (out / "cleaned" / "plain.clean.jsonl.gz").exists()
+
+
+# ---- Parquet reference sets --------------------------------------------------------------------------
+
+def _parquet_reference(tmp_path: Path) -> Path:
+    refs = tmp_path / "refs-parquet"
+    refs.mkdir()
+    rows = [orjson.loads(x) for f in sorted(REFERENCE.glob("*.jsonl")) for x in f.read_bytes().splitlines() if x.strip()]
+    pq.write_table(pa.Table.from_pylist(rows), refs / "question_answer_reference.parquet", row_group_size=3)
+    return refs
+
+
+@pytest.mark.parametrize("mode", ["simple", "minhash"])
+def test_a_parquet_reference_set_gives_the_same_reports(tmp_path, mode):
+    train = tmp_path / "train"
+    train.mkdir()
+    write_jsonl(train / "part.jsonl", corpus_docs(2))
+    refs = _parquet_reference(tmp_path)
+    args = ["--training-dir", str(train), "--sample-every-m-tokens", "1", "--no-index-cache", "--mode", mode]
+    got = {}
+    for name, evals in (("jsonl", REFERENCE), ("parquet", refs)):
+        out = tmp_path / f"out-{name}"
+        assert main(["detect", *args, "--evals-dir", str(evals), "--report-output-dir", str(out)]) == 0
+        got[name] = [orjson.loads(x) for r in sorted(out.glob("*.jsonl")) for x in r.read_bytes().splitlines()]
+        for row in got[name]:
+            for key in ("reference_file", "eval_dataset"):  # the reference file's own name
+                row.pop(key, None)
+    assert got["parquet"] == got["jsonl"]
+    assert got["jsonl"] or mode == "minhash"  # MinHash finds none of these partial copies; SIMPLE does
+
+
+def test_decon_evals_lists_a_parquet_reference_set(tmp_path, capsys):
+    refs = _parquet_reference(tmp_path)
+    capsys.readouterr()
+    assert main(["evals", "--dir", str(refs)]) == 0
+    parquet_listing = capsys.readouterr().out
+    assert main(["evals", "--dir", str(REFERENCE)]) == 0
+    jsonl_listing = capsys.readouterr().out
+    assert parquet_listing.replace(str(refs), "X") == jsonl_listing.replace(str(REFERENCE), "X")

@@ -144,6 +144,33 @@ class ColumnarLines:
             yield None if len(line) > limit else line
 
 
+class RowLines:
+    """Every row of a Parquet or Arrow IPC file, all its columns, as one JSON line (for reference
+    sets, whose records are small); ``None`` for a row over ``max_line_bytes``."""
+
+    unterminated = False
+
+    def __init__(self, raw: BinaryIO, path: str, max_line_bytes: int) -> None:
+        self._raw, self._path, self.max_line_bytes = raw, path, max_line_bytes
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        pa = require_pyarrow()
+        errors = _arrow_error_types()
+        self._raw.seek(0)
+        try:
+            if is_parquet(self._path):
+                source = pa.parquet.ParquetFile(self._raw)
+                batches = source.iter_batches(batch_size=BATCH_ROWS, use_threads=False)
+            else:
+                batches = iter(ColumnarLines(self._raw, self._path, "", 0)._open_ipc(pa))
+            for batch in batches:
+                for row in batch.to_pylist():
+                    line = orjson.dumps(row, default=str)
+                    yield None if len(line) > self.max_line_bytes else line
+        except errors as exc:
+            raise ColumnarError(_describe(exc, self._path)) from None
+
+
 def _describe(exc: BaseException, path: str) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     kind = "Parquet" if is_parquet(path) else "Arrow IPC"

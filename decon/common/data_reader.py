@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from decon.common.columnar import ColumnarError, ColumnarLines, is_columnar
+from decon.common.columnar import ColumnarError, ColumnarLines, RowLines, is_columnar
 from decon.common.file_io import compression_of
 from decon.common.zstd_frames import FrameCheckedSource, ZstdFormatError
 from decon.errors import DeconError
@@ -252,3 +252,14 @@ def iter_lines(path: str | os.PathLike[str], max_line_bytes: int = DEFAULT_MAX_L
     """The lines of one data file (see :class:`LineReader`), the file opened and closed here."""
     with DataFile(path) as data:
         yield from data.lines(max_line_bytes)
+
+
+def iter_record_lines(path: str | os.PathLike[str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+                      ) -> Iterator[bytes | None]:
+    """:func:`iter_lines` of a JSONL file; of a Parquet or Arrow file (a reference set), each whole
+    row as one JSON line."""
+    if not is_columnar(path):
+        yield from iter_lines(path, max_line_bytes)
+        return
+    with DataFile(path) as data:
+        yield from _ColumnarReader(RowLines(data.raw, data.path, max_line_bytes), data.path)  # type: ignore[arg-type]

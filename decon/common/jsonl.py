@@ -26,8 +26,22 @@ def open_text(path: Path) -> IO[str]:
 def iter_json_lines(path: Path) -> Iterator[tuple[int, object]]:
     """Yield (line number, parsed value) for the non-blank lines of a (compressed) JSONL file.
 
-    Unreadable files and invalid JSON raise DeconError naming the file (and line).
+    Unreadable files and invalid JSON raise DeconError naming the file (and line). A Parquet or
+    Arrow file (a reference set) yields its rows as objects, numbered from 1.
     """
+    from decon.common.columnar import is_columnar
+
+    if is_columnar(path):
+        from decon.common.data_reader import DataFileError, iter_record_lines
+
+        try:
+            for lineno, raw in enumerate(iter_record_lines(path), start=1):
+                if raw is None:
+                    raise DeconError(f"{path}:{lineno}: row too long")
+                yield lineno, orjson.loads(raw)
+        except DataFileError as exc:
+            raise DeconError(str(exc)) from None
+        return
     try:
         with open_text(path) as handle:
             for lineno, line in enumerate(handle, start=1):

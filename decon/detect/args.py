@@ -23,7 +23,7 @@ from decon.common.file_io import has_data_files
 from decon.common.resources import bundled_config
 from decon.errors import DeconError
 
-SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz"
+SUPPORTED_SUFFIX_HELP = ".json/.jsonl, plain or .gz/.zst/.zstd/.bz2/.xz, or .parquet/.arrow"
 
 
 def _bool(value: str) -> bool:
@@ -240,7 +240,7 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
 def _dir_has_reference_files(path: Path) -> bool:
     if not path.is_dir():
         return False
-    return any(p.suffix in (".jsonl", ".gz") for p in path.iterdir())
+    return any(p.suffix in (".jsonl", ".gz", ".parquet", ".arrow") for p in path.iterdir())
 
 
 def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
@@ -256,7 +256,7 @@ def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:
     _must_exist(ed, "evaluation directory")
     if not ed.is_dir():
         raise DeconError(f"evaluation path is not a directory: {ed}")
-    if not has_data_files(ed):
+    if not has_data_files(ed, columnar=True):
         raise DeconError(f"evaluation directory holds no data files ({SUPPORTED_SUFFIX_HELP}): {ed}")
     if cfg.sample_every_m_tokens < 1:
         raise DeconError(f"sample_every_m_tokens must be at least 1, got {cfg.sample_every_m_tokens}")

@@ -110,7 +110,7 @@ def _code_fingerprint() -> dict[str, Any]:
 def cache_key(config: DetectionConfig) -> str:
     """The cache key of the index ``config`` would build (hashes every eval file's content)."""
     evals_dir = config.resolved_evals_dir()
-    files = find_data_files(evals_dir) if evals_dir.is_dir() else []
+    files = find_data_files(evals_dir, columnar=True) if evals_dir.is_dir() else []
     entries = []
     for f in files:
         try:

@@ -228,7 +228,7 @@ def dataset_name(path: Path) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break
-    for suffix in (".jsonl", ".json"):
+    for suffix in (".jsonl", ".json", ".parquet", ".arrow", ".feather", ".ipc"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -276,9 +276,9 @@ def build_minhash_index(config: DetectionConfig, *, progress: bool = True) -> Mi
     """Read every reference file in sorted order and index each record's signature."""
     started = time.perf_counter()
     evals_dir = config.resolved_evals_dir()
-    files = find_data_files(evals_dir) if evals_dir.is_dir() else []
+    files = find_data_files(evals_dir, columnar=True) if evals_dir.is_dir() else []
     if not files:
-        raise DeconError(f"no reference files found in {evals_dir} (expected .jsonl/.json, optionally compressed)")
+        raise DeconError(f"no reference files found in {evals_dir} (expected .jsonl/.json, optionally compressed, or Parquet/Arrow)")
     params = MinHashParams.from_config(config)
     stats = MinHashStats(files_processed=len(files), num_perm=params.num_perm)
     raw: list[tuple[int, int, dict]] = []

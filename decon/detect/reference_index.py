@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from decon.common.config import DetectionConfig
-from decon.common.data_reader import DataFileError, iter_lines
+from decon.common.data_reader import DataFileError, iter_record_lines
 from decon.common.file_io import find_data_files
 from decon.common.ngram_hash import flat_ngram_hashes, sequence_hashes
 from decon.common.progress import progress_bar
@@ -227,7 +227,7 @@ def parse_reference_file(path: Path, file_idx: int, config: DetectionConfig, out
     fallback = path.name[: -len(path.suffix)] if path.suffix else path.name
     n = 0
     try:
-        for line_num, raw in enumerate(iter_lines(path, config.max_line_bytes)):
+        for line_num, raw in enumerate(iter_record_lines(path, config.max_line_bytes)):
             n = line_num + 1
             if raw is None:
                 raise DeconError(f"{path}:{n}: line longer than max_line_bytes ({config.max_line_bytes:,} bytes) "
@@ -377,7 +377,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     """Build the reference index from ``config.evals_dir`` (see module docstring)."""
     started = time.perf_counter()
     evals_dir = config.resolved_evals_dir()
-    files = find_data_files(evals_dir) if evals_dir.is_dir() else []
+    files = find_data_files(evals_dir, columnar=True) if evals_dir.is_dir() else []
     if not files:
         raise DeconError(f"no reference files found in {evals_dir} (expected .jsonl/.json, optionally compressed)")
     tok = get_tokenizer(config.tokenizer_str)

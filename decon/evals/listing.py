@@ -10,7 +10,8 @@ from decon.common.file_io import COMPRESSION_SUFFIXES as COMPRESSED_SUFFIXES
 from decon.common.jsonl import iter_json_lines
 from decon.errors import DeconError
 
-REFERENCE_SUFFIXES = (".jsonl", ".json") + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES)
+REFERENCE_SUFFIXES = (".jsonl", ".json") + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES) + \
+    (".parquet", ".arrow", ".feather", ".ipc")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from decon.detect.reference_index import _EMPTY_I64, _parse_all, _Parsed, _Texts
 def not_indexed_reasons(config: DetectionConfig, tok: Any, eval_key: str, instance: int) -> list[dict[str, Any]]:
     """Per record of (``eval_key``, ``instance``) in the reference files: the filter that dropped it
     (``gate``, ``value``, ``bound``); empty when the reference set has no such record."""
-    files = find_data_files(config.resolved_evals_dir())
+    files = find_data_files(config.resolved_evals_dir(), columnar=True)
     raw = [r for r in _parse_all(files, config, False)
            if r[2].get("eval_key") == eval_key and r[2].get("eval_instance_index") == instance]
     if not raw:
