@@ -345,3 +345,93 @@ def test_decon_evals_lists_a_parquet_reference_set(tmp_path, capsys):
     assert main(["evals", "--dir", str(REFERENCE)]) == 0
     jsonl_listing = capsys.readouterr().out
     assert parquet_listing.replace(str(refs), "X") == jsonl_listing.replace(str(REFERENCE), "X")
+
+
+# ---- Hugging Face datasets ----------------------------------------------------------------------------
+
+def _hub_folder(root: Path) -> Path:
+    """A dataset laid out as the hub lays it out: two configs, train and test splits, a README."""
+    docs = corpus_docs(2)
+    for rel, part in (("main/train-00000-of-00002.parquet", docs[:20]), ("main/train-00001-of-00002.parquet", docs[20:]),
+                      ("main/test-00000-of-00001.parquet", docs[:20]),
+                      ("socratic/train-00000-of-00001.parquet", docs[20:])):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(root / rel, part)
+    (root / "README.md").write_text("---\nlicense: mit\n---\n")
+    return root
+
+
+def _reports(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jsonl"))
+
+
+def test_a_hub_style_folder_is_a_training_dir_and_split_and_config_narrow_it(tmp_path):
+    folder = _hub_folder(tmp_path / "gsm8k")
+    detect(folder, tmp_path / "all")
+    assert _reports(tmp_path / "all") == [
+        "main/test-00000-of-00001-simple-0.80.jsonl", "main/train-00000-of-00002-simple-0.80.jsonl",
+        "main/train-00001-of-00002-simple-0.80.jsonl", "socratic/train-00000-of-00001-simple-0.80.jsonl"]
+    detect(folder, tmp_path / "main-train", "--config-name", "main", "--split", "train")
+    assert _reports(tmp_path / "main-train") == ["main/train-00000-of-00002-simple-0.80.jsonl",
+                                                 "main/train-00001-of-00002-simple-0.80.jsonl"]
+    detect(folder, tmp_path / "test", "--split", "test")
+    assert _reports(tmp_path / "test") == ["main/test-00000-of-00001-simple-0.80.jsonl"]
+
+
+def test_an_empty_selection_is_a_one_line_error(tmp_path, capsys):
+    folder = _hub_folder(tmp_path / "ds")
+    assert main(["detect", "--training-dir", str(folder), "--report-output-dir", str(tmp_path / "o"),
+                 "--split", "validation", *ENGINE]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("Error")]
+    assert len(err) == 1 and "no training files for split 'validation'" in err[0] and "main/train-" in err[0]
+
+
+def _fill_hub_cache(cache: Path, repo: str) -> None:
+    """What huggingface_hub leaves after a download: refs/main naming a snapshot folder."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    base = cache / f"datasets--{repo.replace('/', '--')}"
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(commit)
+    _hub_folder(base / "snapshots" / commit)
+
+
+def _run_offline(tmp_path: Path, cache: Path, *argv: str, block_hub: bool = False) -> subprocess.CompletedProcess:
+    env = {**__import__("os").environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "DECON_QUIET": "1",
+           "HF_HOME": str(tmp_path / "hf-home")}
+    code = ("import socket, sys\n"
+            "def refuse(*a, **k): raise OSError('network use in an offline test')\n"
+            "socket.socket.connect = refuse\n"
+            + ("sys.modules['huggingface_hub'] = None\n" if block_hub else "")
+            + "from decon.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    return subprocess.run([sys.executable, "-c", code, *argv], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_training_dataset_resolves_from_a_filled_hub_cache_offline(tmp_path):
+    pytest.importorskip("huggingface_hub")
+    cache = tmp_path / "hub"
+    _fill_hub_cache(cache, "openai/gsm8k")
+    out = tmp_path / "out"
+    proc = _run_offline(tmp_path, cache, "detect", "--training-dataset", "openai/gsm8k", "--config-name", "main",
+                        "--split", "test", "--report-output-dir", str(out), *ENGINE)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _reports(out) == ["main/test-00000-of-00001-simple-0.80.jsonl"]
+    expected = detect(cache / "datasets--openai--gsm8k" / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+                      / "main" / "test-00000-of-00001.parquet", tmp_path / "direct")
+    got = [orjson.loads(x) for x in (out / _reports(out)[0]).read_bytes().splitlines()]
+    for row in got:
+        row.pop("training_file")
+    assert got and got == expected  # the test split's matches, as when that file is scanned directly
+
+    missing = _run_offline(tmp_path, cache, "detect", "--training-dataset", "nobody/nothing",
+                           "--report-output-dir", str(tmp_path / "o2"), *ENGINE)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].startswith("Error: cannot get dataset nobody/nothing")
+
+
+def test_training_dataset_without_huggingface_hub_names_the_extra(tmp_path):
+    proc = _run_offline(tmp_path, tmp_path / "hub", "detect", "--training-dataset", "openai/gsm8k",
+                        "--report-output-dir", str(tmp_path / "o"), *ENGINE, block_hub=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("Error: --training-dataset needs huggingface_hub, an optional "
+                                                    "extra: pip install 'decon[hf]'")

@@ -57,6 +57,9 @@ class DetectionConfig:
     hash_seed: Annotated[int, Field(ge=0, le=2**64 - 1)] = 0
     content_key: NonEmpty = "text"
     training_dir: str | None = None
+    training_dataset: str | None = None  # a Hugging Face hub dataset id (org/name) instead of training_dir
+    config_name: str | None = None  # with a hub-style dataset: only this configuration's files
+    split: str | None = None  # with a hub-style dataset: only this split's files
     evals_dir: NonEmpty = BUNDLED_EVALS_NAME
     report_output_dir: str | None = None
     cleaned_output_dir: str | None = None

@@ -40,6 +40,15 @@ def add_detection_args(parser: argparse.ArgumentParser) -> None:
     io = parser.add_argument_group("Input and Output")
     io.add_argument("--training-dir", metavar="PATH",
                     help=f"Training data: a folder searched recursively, or a single file ({SUPPORTED_SUFFIX_HELP})")
+    io.add_argument("--training-dataset", metavar="ORG/NAME",
+                    help="Training data from a Hugging Face hub dataset instead of --training-dir, fetched "
+                         "through huggingface_hub and its cache (works offline from a filled cache; "
+                         "pip install 'decon[hf]')")
+    io.add_argument("--config-name", metavar="NAME",
+                    help="With a hub-style dataset (--training-dataset, or a --training-dir laid out as the "
+                         "hub lays it out): only the files of this configuration [default: all]")
+    io.add_argument("--split", metavar="NAME",
+                    help="With a hub-style dataset: only the files of this split, e.g. train [default: all]")
     add_reference_args(io)
     io.add_argument("--report-output-dir", metavar="DIR",
                     help="Where contamination reports go [default: a new folder under /tmp, announced at start]")
@@ -173,7 +182,7 @@ def add_scoring_args(parser: argparse.ArgumentParser, *, worker_threads: bool = 
 
 
 _OVERRIDES = (
-    "training_dir", "content_key", "report_output_dir", "cleaned_output_dir", "tokenizer_str",
+    "training_dir", "training_dataset", "config_name", "split", "content_key", "report_output_dir", "cleaned_output_dir", "tokenizer_str",
     "ngram_size", "sample_every_m_tokens", "question_max_consecutive_misses",
     "contamination_score_threshold", "short_answer_token_threshold", "short_answer_window_length",
     "min_long_answer_window", "answer_ngram_size", "passage_max_consecutive_misses",

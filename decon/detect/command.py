@@ -12,6 +12,7 @@ from decon.detect.detector import detector_for
 from decon.detect.display import detection_summary_table
 from decon.detect.index_cache import load_or_build_index
 from decon.detect.runner import announce_dirs, run_detection
+from decon.errors import DeconError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def prepare_config(args: argparse.Namespace) -> DetectionConfig:
     cfg = config_from_args(args)
+    if cfg.training_dataset or cfg.split or cfg.config_name:
+        from decon.common.hf_datasets import resolve_training_input
+
+        if not cfg.training_dataset and not cfg.training_dir:
+            raise DeconError("--split and --config-name need --training-dir or --training-dataset")
+        cfg.training_dir = resolve_training_input(cfg.training_dir, cfg.training_dataset, cfg.config_name, cfg.split)
     validate_paths(cfg, need_training=True)
     if not cfg.report_output_dir:
         cfg.report_output_dir = generate_temp_dir("decon")
