@@ -2,10 +2,11 @@
 
 Only the content column is read (a dotted ``content_key`` such as ``meta.text`` reaches into a
 struct column), ``BATCH_ROWS`` rows at a time, so a 5 GB shard never sits in memory whole. Each
-row becomes the line the rest of decon reads, the JSON document holding just that value
-(``{"text": "..."}``, or ``{"meta": {"text": "..."}}``), so every detector, the report numbering
-(``training_line`` is the row index) and the skip counters work as for JSONL. A null or empty
-value is written as ``null`` and counted as a row without content (``missing_content_key``).
+row becomes one "line" of the stream the rest of decon reads: the document text itself, as a
+``str`` (a JSONL line is ``bytes`` to parse; a ``str`` is content already, so no JSON is written or
+parsed), and the report numbering (``training_line`` is the row index) and the skip counters work
+as for JSONL. A null or empty value comes out as the empty JSON object ``b"{}"``, which counts as
+a row without content (``missing_content_key``).
 
 The file is read through the descriptor :func:`decon.common.data_reader.open_checked` opened
 and checked. pyarrow is an optional extra: without it a Parquet file is a one-line error.
@@ -25,6 +26,7 @@ PARQUET_SUFFIXES = (".parquet",)
 ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
 COLUMNAR_SUFFIXES = PARQUET_SUFFIXES + ARROW_SUFFIXES
 BATCH_ROWS = 2048
+NO_CONTENT = b"{}"  # the line of a row whose content is null or empty
 INSTALL_HINT = "pip install 'decon[parquet]'"
 
 
@@ -58,8 +60,8 @@ def _arrow_error_types() -> tuple[type[BaseException], ...]:
 
 
 class ColumnarLines:
-    """The rows of a Parquet or Arrow IPC file as JSON lines of the content column (see the module
-    doc); ``None`` for a row whose line would be longer than ``max_line_bytes``."""
+    """The rows of a Parquet or Arrow IPC file as their content (see the module doc); ``None`` for
+    a row whose text is longer than ``max_line_bytes`` (in UTF-8)."""
 
     unterminated = False  # the LineReader interface: a columnar file has no final newline to keep
 
@@ -70,7 +72,7 @@ class ColumnarLines:
         self.content_key = content_key
         self.max_line_bytes = max_line_bytes
 
-    def __iter__(self) -> Iterator[bytes | None]:
+    def __iter__(self) -> Iterator[bytes | str | None]:
         errors = _arrow_error_types()
         try:
             for values in self._columns():
@@ -133,15 +135,15 @@ class ColumnarLines:
         return column.to_pylist()
 
     # ---- lines ------------------------------------------------------------------------------------
-    def _lines(self, values: list[Any]) -> Iterator[bytes | None]:
+    def _lines(self, values: list[Any]) -> Iterator[bytes | str | None]:
         limit = self.max_line_bytes
-        keys = self._keys
         for value in values:
-            doc: Any = value or None  # null and "" alike: a row without content
-            for key in reversed(keys):
-                doc = {key: doc}
-            line = orjson.dumps(doc)
-            yield None if len(line) > limit else line
+            if not value:  # null and "" alike: a row without content
+                yield NO_CONTENT
+            elif len(value) > limit or (4 * len(value) > limit and len(value.encode("utf-8")) > limit):
+                yield None
+            else:
+                yield value
 
 
 class RowLines:

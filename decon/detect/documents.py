@@ -91,9 +91,12 @@ class DocumentScanner:
         res.contaminated_lines = sorted({e["training_line"] for e in res.entries})
         return res
 
-    def parse_line(self, raw: bytes | None, res: FileResult, line_num: int) -> str | None:
+    def parse_line(self, raw: bytes | str | None, res: FileResult, line_num: int) -> str | None:
         """The document text of one line, or None (counted in ``res.skipped``) when there is none;
-        ``raw`` is None for a line longer than ``max_line_bytes``."""
+        ``raw`` is None for a line longer than ``max_line_bytes``, and a ``str`` when it is the
+        content already (a row of a Parquet or Arrow file)."""
+        if isinstance(raw, str):
+            return raw
         if raw is None:
             res.skipped["line_too_long"] = res.skipped.get("line_too_long", 0) + 1
             res.long_lines.append(line_num)

@@ -67,6 +67,8 @@ def _read_line(path: str, line: int, content_key: str, max_line_bytes: int) -> s
                 continue
             if raw is None:
                 raise DeconError(f"line {line} of {path} is longer than max_line_bytes ({max_line_bytes})")
+            if isinstance(raw, str):  # a Parquet or Arrow row: its content already
+                return raw
             try:
                 doc = orjson.loads(raw)
             except orjson.JSONDecodeError:
