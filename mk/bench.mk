@@ -1,5 +1,6 @@
 # Benchmark: decon vs the upstream binary side by side (bench-data/, git-ignored, reused).
 #   make bench [BENCH_ARGS="--quick"]   # or --repeats N --workers 1,2 --corpora eval-like --no-server
+#   (it also times the first corpus as JSONL, .jsonl.zst and Parquet, 1 worker; --no-formats skips that)
 # Detection quality (timed per run, not a speed claim): recall on labelled leaks, false positives on clean text, for
 # SIMPLE, --recall and a word 13-gram baseline, on ../shared/bench's labelled set (bench-data/recall/results.md).
 #   make bench-recall [BENCH_RECALL_ARGS="--quick"]   # or --per-kind 100 --workers 1 --json FILE

@@ -98,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-index-check", action="store_true", help="skip cold index build / cache load")
     ap.add_argument("--no-purify", action="store_true", help="skip the --purify run")
     ap.add_argument("--no-server", action="store_true", help="skip the server memory check")
+    ap.add_argument("--no-formats", action="store_true",
+                    help="skip timing the first corpus as JSONL, .jsonl.zst and Parquet (needs pyarrow)")
     ap.add_argument("--profile", metavar="CORPUS", choices=CORPORA,
                     help="only write a cProfile dump of decon (1 worker, warm cache) on CORPUS and print its top")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
@@ -267,6 +269,68 @@ def purify_row(corpus: Corpus, workers: int, cache_dir: Path, work: Path) -> tup
             f"peak RSS {pur.peak_rss_mb:.0f} MB")
 
 
+def _format_copies(corpus: Corpus, work: Path) -> dict[str, Path]:
+    """The corpus as JSONL (itself), .jsonl.zst and Parquet, one folder each (rebuilt every run)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    from decon.common.data_reader import open_binary
+
+    out = {"JSONL": corpus.train_dir}
+    for label, ext in ((".jsonl.zst", ".jsonl.zst"), ("Parquet", ".parquet")):
+        folder = work / f"formats-{corpus.name}-{ext.strip('.').replace('.', '-')}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for f in corpus.files:
+            stem = f.name.split(".jsonl")[0] if ".jsonl" in f.name else f.stem
+            with open_binary(f) as fh:
+                raw = fh.read()
+            if ext == ".parquet":
+                rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+                pq.write_table(pa.Table.from_pylist(rows), folder / f"{stem}.parquet", row_group_size=10_000)
+            else:
+                (folder / f"{stem}.jsonl.zst").write_bytes(zstandard.ZstdCompressor(level=3).compress(raw))
+        out[label] = folder
+    return out
+
+
+def _report_rows(reports: Path) -> list[bytes]:
+    """Report lines without training_file (the file's own name differs between formats)."""
+    rows = []
+    for f in sorted(reports.rglob("*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            obj = json.loads(line)
+            obj.pop("training_file", None)
+            rows.append(json.dumps(obj, sort_keys=True).encode())
+    return sorted(rows)
+
+
+def format_rows(corpus: Corpus, repeats: int, cache_dir: Path, work: Path) -> list[tuple[str, str]]:
+    """The same corpus read as JSONL, .jsonl.zst and Parquet by decon, 1 worker: median wall, peak RSS,
+    and whether the reports agree."""
+    print(f"Input formats ({corpus.name}, 1 worker) ...", flush=True)
+    copies = _format_copies(corpus, work)
+    walls: dict[str, list[float]] = {}
+    rss: dict[str, float] = {}
+    reports: dict[str, list[bytes]] = {}
+    for _ in range(repeats):
+        for label, folder in copies.items():
+            res = run_decon(folder, corpus.evals_dir, work / "r-format", 1, cache_dir)
+            walls.setdefault(label, []).append(res.wall)
+            rss[label] = max(rss.get(label, 0.0), res.peak_rss_mb)
+            reports[label] = _report_rows(work / "r-format")
+    base = statistics.median(walls["JSONL"])
+    rows = []
+    for label, values in walls.items():
+        med = statistics.median(values)
+        same = "same matches as JSONL" if reports[label] == reports["JSONL"] else "MATCHES DIFFER from JSONL"
+        rows.append((f"Input {label} ({corpus.name}, 1 worker)",
+                     f"{med:.2f} s median of {len(values)} ({med / base:.2f}x JSONL's time), peak RSS "
+                     f"{rss[label]:.0f} MB, {same}"))
+    return rows
+
+
 def server_rows(corpus: Corpus, cache_dir: Path, work: Path) -> list[tuple[str, str]]:
     from bench_memory import server_pss
 
@@ -434,6 +498,9 @@ def run_all(args: argparse.Namespace, corpora: dict[str, Corpus], cache_dir: Pat
         extras.append(purify_row(all_evals, max(args.worker_counts), cache_dir, work))
     if not args.no_server:
         extras.extend(server_rows(all_evals, cache_dir, work))
+    if not args.no_formats:
+        first = next(iter(corpora.values()))
+        extras.extend(format_rows(first, args.repeats or 3, cache_dir, work))
     return cells, extras, idx
 
 
