@@ -233,6 +233,8 @@ def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
 
     docs = corpus_docs(5)
     jsonl = write_jsonl(tmp_path / "part.jsonl", docs)
+    zst = tmp_path / "part.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(jsonl.read_bytes()))
     parquet = write_parquet(tmp_path / "part.parquet", docs, row_group_size=30)
     server = ServerProcess(["--reference-input", str(REFERENCE), "--sample-every-m-tokens", "1", "--no-index-cache",
                             "--worker-threads", "1", "--report-output-dir", str(tmp_path / "reports"),
@@ -241,7 +243,7 @@ def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
     try:
         server.wait_ready()
         done = {}
-        for path in (jsonl, parquet):
+        for path in (jsonl, zst, parquet):
             job = server.submit_ok(path)
             deadline = time.monotonic() + 60
             while (status := server.status(job))["status"] in ("pending", "processing"):
@@ -258,7 +260,7 @@ def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
             row.pop("training_file")
         return rows
 
-    assert entries(done[".parquet"]) == entries(done[".jsonl"]) != []
+    assert entries(done[".parquet"]) == entries(done[".jsonl"]) == entries(done[".zst"]) != []
     cleaned = Path(done[".parquet"]["purified_path"])
     assert cleaned.suffix == ".parquet" and cleaned.name.startswith(done[".parquet"]["job_id"])
     dirty = {e["training_line"] for e in entries(done[".parquet"])}
@@ -287,6 +289,7 @@ def test_decon_ray_on_a_local_parquet_folder(tmp_path):
     docs = corpus_docs(3)
     write_parquet(train / "sub" / "part.parquet", docs, row_group_size=25)
     write_jsonl(train / "plain.jsonl", docs)
+    (train / "packed.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress((train / "plain.jsonl").read_bytes()))
     out = tmp_path / "out"
     env = {k: v for k, v in __import__("os").environ.items() if not k.lower().endswith("_proxy")}
     env.update(DECON_QUIET="1", PYTHONPATH=str(REPO))
@@ -305,6 +308,7 @@ def test_decon_ray_on_a_local_parquet_folder(tmp_path):
 
     from_parquet = entries(out / "reports" / "sub" / "part.report.jsonl")
     assert from_parquet == entries(out / "reports" / "plain.report.jsonl") != []
+    assert from_parquet == entries(out / "reports" / "packed.report.jsonl")
     dirty = {e["training_line"] for e in from_parquet}
     cleaned = pq.read_table(out / "cleaned" / "sub" / "part.clean.parquet")
     assert cleaned.to_pylist() == [d for n, d in enumerate(docs) if n not in dirty]
