@@ -42,13 +42,16 @@ def is_parquet(path: str | os.PathLike[str]) -> bool:
     return str(path).endswith(PARQUET_SUFFIXES)
 
 
-def require_pyarrow() -> Any:
-    """The pyarrow module, or a one-line DeconError naming the extra."""
+def require_pyarrow(*parts: str) -> Any:
+    """The pyarrow module with its ``parts`` loaded (``"parquet"``, ``"ipc"``, ``"compute"``; only
+    what a file needs, as each costs start-up time), or a one-line DeconError naming the extra."""
     try:
+        import importlib
+
         import pyarrow
-        import pyarrow.compute  # noqa: F401
-        import pyarrow.ipc  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+
+        for part in parts:
+            importlib.import_module(f"pyarrow.{part}")
     except ImportError:
         raise DeconError(f"reading Parquet and Arrow files needs pyarrow, an optional extra: {INSTALL_HINT}") from None
     return pyarrow
@@ -84,7 +87,7 @@ class ColumnarLines:
 
     # ---- reading ----------------------------------------------------------------------------------
     def _columns(self) -> Iterator[list[Any]]:
-        pa = require_pyarrow()
+        pa = require_pyarrow("parquet" if is_parquet(self._path) else "ipc", *(["compute"] if len(self._keys) > 1 else []))
         self._raw.seek(0)
         if is_parquet(self._path):
             source = pa.parquet.ParquetFile(self._raw)
@@ -156,7 +159,7 @@ class RowLines:
         self._raw, self._path, self.max_line_bytes = raw, path, max_line_bytes
 
     def __iter__(self) -> Iterator[bytes | None]:
-        pa = require_pyarrow()
+        pa = require_pyarrow("parquet" if is_parquet(self._path) else "ipc")
         errors = _arrow_error_types()
         self._raw.seek(0)
         try:

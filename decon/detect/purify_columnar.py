@@ -36,7 +36,7 @@ def write_purified_columnar(raw: BinaryIO, path: str, dest: str | os.PathLike[st
                             max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, int]:
     """Write ``path`` (open as ``raw``) to ``dest`` in its own format without the given 0-based
     rows. Returns (rows kept, rows removed)."""
-    pa = require_pyarrow()
+    pa = require_pyarrow("parquet" if is_parquet(path) else "ipc")
     try:
         dropped = set(contaminated_rows) | _unscanned_rows(raw, path, content_key, max_line_bytes)
         drop = np.array(sorted(dropped), dtype=np.int64)
