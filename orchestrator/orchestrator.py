@@ -25,12 +25,12 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
+from decon.cloud.metrics import Metrics  # noqa: E402
+from decon.cloud.naming import is_finished, output_names  # noqa: E402
+from decon.cloud.s3listing import list_inputs, list_relative_keys, make_client, parse_folder_uri  # noqa: E402
 from orchestrator.config import OPTIONS, ConfigError, OrchestrationConfig, build_config  # noqa: E402
-from orchestrator.metrics import Metrics  # noqa: E402
-from orchestrator.naming import is_finished, output_names  # noqa: E402
 from orchestrator.partition import host_slot_from_env  # noqa: E402
 from orchestrator.pipeline import Pipeline  # noqa: E402
-from orchestrator.s3listing import list_inputs, list_relative_keys, make_client, parse_folder_uri  # noqa: E402
 from orchestrator.server_client import ServerClient, ServerInfo  # noqa: E402
 from orchestrator.transfer import make_backend  # noqa: E402
 from orchestrator.workspace import LockHeld, WorkspaceLock, workspace_dir  # noqa: E402

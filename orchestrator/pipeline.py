@@ -24,10 +24,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from decon.cloud.metrics import Metrics
+from decon.cloud.naming import output_names
+from decon.cloud.s3listing import InputFile, S3Location, parse_folder_uri
 from orchestrator.config import OrchestrationConfig
-from orchestrator.metrics import Metrics
-from orchestrator.naming import output_names
-from orchestrator.s3listing import InputFile, S3Location, parse_folder_uri
 from orchestrator.server_client import JobRejected, ServerClient, ServerError, ServerInfo
 from orchestrator.transfer import Backend, Copy, transfer_with_retries
 

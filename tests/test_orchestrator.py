@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.naming import output_names  # noqa: E402
+from decon.cloud.naming import output_names  # noqa: E402
 from orchestrator.partition import owner_of  # noqa: E402
 from tests.compression import compress_for  # noqa: E402
 

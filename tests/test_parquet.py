@@ -272,7 +272,7 @@ def test_server_scans_parquet_and_writes_a_parquet_cleaned_copy(tmp_path):
 # ---- decon ray and the orchestrator's names -----------------------------------------------------------
 
 def test_orchestrator_names_keep_a_columnar_input_in_its_format():
-    from orchestrator.naming import is_input_name, output_names
+    from decon.cloud.naming import is_input_name, output_names
 
     assert is_input_name("a/b.parquet") and is_input_name("x.arrow") and not is_input_name("x.csv")
     names = output_names("dir/shard-0001.parquet")

@@ -24,8 +24,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from ray import cluster_utils as ray_cluster_utils  # the ray extra: installed by `make setup`
 
+from decon.cloud.naming import output_names
 from decon.detect.report import purified_names, report_names
-from orchestrator.naming import output_names
 from tests.compression import compress_for
 
 pytestmark = pytest.mark.slow  # real clusters, servers or browsers: `make test` runs it, `make test-fast` does not

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.metrics import Metrics
+from decon.cloud.metrics import Metrics
 
 log = logging.getLogger("decon.ray")
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from decon.cloud.metrics import Metrics
 from decon.common.config import DetectionConfig
 from decon.detect.index_cache import load_or_build_index
 from decon.errors import DeconError
@@ -24,7 +25,6 @@ from decon.ray_runner.dispatch import Dispatcher
 from decon.ray_runner.plan import GB, make_plan
 from decon.ray_runner.storage import open_store
 from decon.ray_runner.worker import FileWorker, JobSpec, index_parts
-from orchestrator.metrics import Metrics
 
 log = logging.getLogger("decon.ray")
 

@@ -1,6 +1,6 @@
 """Which files a `decon ray` run processes: every input not finished by an earlier run.
 
-"Finished" is the orchestrator's rule (:func:`orchestrator.naming.is_finished`): the report or the
+"Finished" is the orchestrator's rule (:func:`decon.cloud.naming.is_finished`): the report or the
 clean marker is there and, when purifying, the cleaned file too. Outputs that live below the input
 folder are never taken as inputs.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from decon.cloud.naming import is_finished, output_names
+from decon.cloud.s3listing import InputFile
 from decon.ray_runner.storage import open_store, relative_prefix
 from decon.ray_runner.worker import JobSpec
-from orchestrator.naming import is_finished, output_names
-from orchestrator.s3listing import InputFile
 
 log = logging.getLogger("decon.ray")
 GB = 1024 ** 3

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.naming import is_input_name
-from orchestrator.s3listing import (
+from decon.cloud.naming import is_input_name
+from decon.cloud.s3listing import (
     InputFile,
     S3Location,
     list_inputs,

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from decon.cloud.naming import output_names
 from decon.common.config import DetectionConfig
 from decon.common.file_io import atomic_output
 from decon.common.tokenizer import get_tokenizer
 from decon.detect import api
 from decon.detect.reference_index import IndexStats, ReferenceIndex
 from decon.ray_runner.storage import StoreSpec, open_store
-from orchestrator.naming import output_names
 
 
 @dataclass(frozen=True)

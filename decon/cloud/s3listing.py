@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from orchestrator.naming import is_input_name
+from decon.cloud.naming import is_input_name
 
 log = logging.getLogger("decon.orchestrator")
 
