@@ -403,8 +403,9 @@ def _fill_hub_cache(cache: Path, repo: str) -> None:
 
 
 def _run_offline(tmp_path: Path, cache: Path, *argv: str, block_hub: bool = False) -> subprocess.CompletedProcess:
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     env = {**__import__("os").environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "DECON_QUIET": "1",
-           "HF_HOME": str(tmp_path / "hf-home")}
+           "HF_HOME": str(tmp_path / "hf-home"), "TMPDIR": str(tmp_path / "tmp")}
     code = ("import socket, sys\n"
             "def refuse(*a, **k): raise OSError('network use in an offline test')\n"
             "socket.socket.connect = refuse\n"
@@ -423,6 +424,7 @@ def test_training_dataset_resolves_from_a_filled_hub_cache_offline(tmp_path):
                         "--split", "test", "--report-output-dir", str(out), *ENGINE)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _reports(out) == ["main/test-00000-of-00001-simple-0.80.jsonl"]
+    assert (tmp_path / "tmp").is_dir() and not list((tmp_path / "tmp").glob("decon-dataset-*"))  # links removed
     expected = detect(cache / "datasets--openai--gsm8k" / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
                       / "main" / "test-00000-of-00001.parquet", tmp_path / "direct")
     got = [orjson.loads(x) for x in (out / _reports(out)[0]).read_bytes().splitlines()]

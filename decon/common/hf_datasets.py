@@ -6,12 +6,14 @@ configuration), ``<config>/train-00000-of-00001.parquet`` (several), or ``<confi
 (``--training-dataset org/name``), resolved through ``huggingface_hub`` and its cache, so a filled
 cache works offline (``HF_HUB_OFFLINE=1``). ``--config-name`` and ``--split`` narrow it to the
 files of one configuration and split; the scan then sees only those (linked into a fresh folder
-that keeps their relative paths, so report names still mirror the dataset's).
+that keeps their relative paths, so report names still mirror the dataset's; removed at exit).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -76,6 +78,7 @@ def narrow(folder: Path, config_name: str | None, split: str | None) -> Path:
                                          f"split {split!r}" if split else "") if x)
         raise DeconError(f"no training files for {wanted} in {folder} (it holds: {shown})")
     view = Path(tempfile.mkdtemp(prefix="decon-dataset-"))
+    atexit.register(shutil.rmtree, view, True)  # links only; gone when the run ends
     for f in chosen:
         link = view / f.relative_to(folder)
         link.parent.mkdir(parents=True, exist_ok=True)
