@@ -3,6 +3,7 @@ nulls, nested columns, errors, equal reports to JSONL, cleaned copies in the sam
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -291,7 +292,7 @@ def test_decon_ray_on_a_local_parquet_folder(tmp_path):
     write_jsonl(train / "plain.jsonl", docs)
     (train / "packed.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress((train / "plain.jsonl").read_bytes()))
     out = tmp_path / "out"
-    env = {k: v for k, v in __import__("os").environ.items() if not k.lower().endswith("_proxy")}
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(DECON_QUIET="1", PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "decon", "ray", "--input", str(train), "--report-output-dir",
                            str(out / "reports"), "--cleaned-output-dir", str(out / "cleaned"), "--purify",
@@ -404,7 +405,7 @@ def _fill_hub_cache(cache: Path, repo: str) -> None:
 
 def _run_offline(tmp_path: Path, cache: Path, *argv: str, block_hub: bool = False) -> subprocess.CompletedProcess:
     (tmp_path / "tmp").mkdir(exist_ok=True)
-    env = {**__import__("os").environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "DECON_QUIET": "1",
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "DECON_QUIET": "1",
            "HF_HOME": str(tmp_path / "hf-home"), "TMPDIR": str(tmp_path / "tmp")}
     code = ("import socket, sys\n"
             "def refuse(*a, **k): raise OSError('network use in an offline test')\n"

@@ -17,7 +17,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -25,7 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_server_harness import TRAINING, ServerProcess, make_long_file  # noqa: E402
+from test_server_harness import TRAINING, ServerProcess, address, make_long_file  # noqa: E402
 
 from decon.server.limits import MAX_BODY_BYTES, MAX_PATH_BYTES, MAX_PATH_DEPTH  # noqa: E402
 
@@ -52,12 +51,6 @@ def srv(tmp_path_factory):
         yield server
     finally:
         server.kill()
-
-
-def address(server: ServerProcess) -> tuple[str, int]:
-    parts = urlsplit(server.url)
-    assert parts.hostname and parts.port
-    return parts.hostname, parts.port
 
 
 def read_response(sock: socket.socket, timeout: float = 30.0) -> tuple[int, bytes]:

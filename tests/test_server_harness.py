@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -169,3 +170,10 @@ def calibrate_lines_per_second(workdir: Path) -> float:
     elapsed = max(time.perf_counter() - t0, 1e-3)
     sample.unlink()
     return 3000 / elapsed
+
+
+def address(server: ServerProcess) -> tuple[str, int]:
+    """(host, port) a raw socket connects to."""
+    parts = urlsplit(server.url)
+    assert parts.hostname and parts.port
+    return parts.hostname, parts.port

@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -22,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_server_harness import ServerProcess  # noqa: E402
+from test_server_harness import ServerProcess, address  # noqa: E402
 
 from decon.server.limits import MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_REQUEST_LINE_BYTES  # noqa: E402
 
@@ -55,12 +54,6 @@ def srv(tmp_path_factory):
         yield server
     finally:
         server.kill()
-
-
-def address(server: ServerProcess) -> tuple[str, int]:
-    parts = urlsplit(server.url)
-    assert parts.hostname and parts.port
-    return parts.hostname, parts.port
 
 
 def rss_kib(pid: int) -> int:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from decon.common.file_io import COLUMNAR_EXTENSIONS
+
 DATA_EXTENSIONS = (".jsonl", ".json")
 COMPRESSION_EXTENSIONS = ("", ".gz", ".zst", ".zstd", ".bz2", ".xz")
-COLUMNAR_EXTENSIONS = (".parquet", ".arrow", ".feather", ".ipc")
 # Longest first so ".jsonl.gz" wins over ".json" style partial matches.
 INPUT_SUFFIXES: tuple[str, ...] = tuple(
     sorted([d + c for d in DATA_EXTENSIONS for c in COMPRESSION_EXTENSIONS] + list(COLUMNAR_EXTENSIONS),

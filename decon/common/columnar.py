@@ -20,11 +20,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from decon.common.file_io import COLUMNAR_EXTENSIONS
 from decon.errors import DeconError
 
 PARQUET_SUFFIXES = (".parquet",)
-ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
-COLUMNAR_SUFFIXES = PARQUET_SUFFIXES + ARROW_SUFFIXES
+COLUMNAR_SUFFIXES = COLUMNAR_EXTENSIONS  # Parquet, then the Arrow IPC names
 BATCH_ROWS = 2048
 NO_CONTENT = b"{}"  # the line of a row whose content is null or empty
 INSTALL_HINT = "pip install 'decon[parquet]'"
@@ -96,20 +96,11 @@ class ColumnarLines:
                                              use_threads=False):
                 yield self._values(batch, pa)
             return
-        reader = self._open_ipc(pa)
+        reader, batches, _streamed = open_ipc(pa, self._raw)
         self._check_schema(reader.schema)
-        batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) \
-            if hasattr(reader, "num_record_batches") else iter(reader)
         for batch in batches:
             for start in range(0, batch.num_rows, BATCH_ROWS):
                 yield self._values(batch.slice(start, BATCH_ROWS), pa)
-
-    def _open_ipc(self, pa: Any) -> Any:
-        try:
-            return pa.ipc.open_file(self._raw)
-        except pa.ArrowInvalid:  # not the file format: maybe the streaming format
-            self._raw.seek(0)
-            return pa.ipc.open_stream(self._raw)
 
     def _check_schema(self, schema: Any) -> None:
         """The content key must name a string column (or a string field of struct columns)."""
@@ -167,13 +158,25 @@ class RowLines:
                 source = pa.parquet.ParquetFile(self._raw)
                 batches = source.iter_batches(batch_size=BATCH_ROWS, use_threads=False)
             else:
-                batches = iter(ColumnarLines(self._raw, self._path, "", 0)._open_ipc(pa))
+                batches = open_ipc(pa, self._raw)[1]
             for batch in batches:
                 for row in batch.to_pylist():
                     line = orjson.dumps(row, default=str)
                     yield None if len(line) > self.max_line_bytes else line
         except errors as exc:
             raise ColumnarError(_describe(exc, self._path)) from None
+
+
+def open_ipc(pa: Any, raw: BinaryIO) -> tuple[Any, Iterator[Any], bool]:
+    """An Arrow IPC reader of ``raw`` (the file format, else the streaming format), its record
+    batches, and whether it is the streaming format."""
+    try:
+        reader = pa.ipc.open_file(raw)
+        return reader, (reader.get_batch(i) for i in range(reader.num_record_batches)), False
+    except pa.ArrowInvalid:
+        raw.seek(0)
+        reader = pa.ipc.open_stream(raw)
+        return reader, iter(reader), True
 
 
 def _describe(exc: BaseException, path: str) -> str:

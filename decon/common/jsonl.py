@@ -11,7 +11,8 @@ from typing import IO
 
 import orjson
 
-from decon.common.data_reader import open_binary
+from decon.common.columnar import is_columnar
+from decon.common.data_reader import DataFileError, iter_record_lines, open_binary
 from decon.errors import DeconError
 
 
@@ -29,11 +30,7 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, object]]:
     Unreadable files and invalid JSON raise DeconError naming the file (and line). A Parquet or
     Arrow file (a reference set) yields its rows as objects, numbered from 1.
     """
-    from decon.common.columnar import is_columnar
-
     if is_columnar(path):
-        from decon.common.data_reader import DataFileError, iter_record_lines
-
         try:
             for lineno, raw in enumerate(iter_record_lines(path), start=1):
                 if raw is None:

@@ -19,7 +19,7 @@ from decon.common.config import (
     resolve_evals_dir,
 )
 from decon.common.data_reader import describe_os_error
-from decon.common.file_io import has_data_files
+from decon.common.file_io import COLUMNAR_EXTENSIONS, has_data_files
 from decon.common.resources import bundled_config
 from decon.errors import DeconError
 
@@ -249,7 +249,7 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
 def _dir_has_reference_files(path: Path) -> bool:
     if not path.is_dir():
         return False
-    return any(p.suffix in (".jsonl", ".gz", ".parquet", ".arrow") for p in path.iterdir())
+    return any(p.suffix in (".jsonl", ".gz", *COLUMNAR_EXTENSIONS) for p in path.iterdir())
 
 
 def validate_paths(cfg: DetectionConfig, *, need_training: bool = True) -> None:

@@ -30,7 +30,7 @@ from datasketch import MinHash
 from datasketch.minhash import _fmix
 
 from decon.common.config import DetectionConfig
-from decon.common.file_io import find_data_files
+from decon.common.file_io import COLUMNAR_EXTENSIONS, find_data_files
 from decon.common.ngram_hash import flat_ngram_hashes, sequence_hash, sequence_hashes
 from decon.common.progress import progress_bar
 from decon.common.string_table import StringTable
@@ -228,7 +228,7 @@ def dataset_name(path: Path) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break
-    for suffix in (".jsonl", ".json", ".parquet", ".arrow", ".feather", ".ipc"):
+    for suffix in (".jsonl", ".json", *COLUMNAR_EXTENSIONS):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from decon.common.columnar import ColumnarError, ColumnarLines, is_parquet, require_pyarrow
+from decon.common.columnar import ColumnarError, ColumnarLines, is_parquet, open_ipc, require_pyarrow
 from decon.common.data_reader import DEFAULT_MAX_LINE_BYTES, DataFileError
 from decon.common.file_io import atomic_output
 
@@ -86,15 +86,8 @@ def _purify_parquet(pa: Any, raw: BinaryIO, dest: str | os.PathLike[str], drop: 
 
 
 def _purify_ipc(pa: Any, raw: BinaryIO, dest: str | os.PathLike[str], drop: np.ndarray) -> tuple[int, int]:
-    try:
-        reader = pa.ipc.open_file(raw)
-        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        new_writer = pa.ipc.new_file
-    except pa.ArrowInvalid:
-        raw.seek(0)
-        reader = pa.ipc.open_stream(raw)
-        batches = iter(reader)
-        new_writer = pa.ipc.new_stream
+    reader, batches, streamed = open_ipc(pa, raw)
+    new_writer = pa.ipc.new_stream if streamed else pa.ipc.new_file
     kept = removed = start = 0
     with atomic_output(dest) as out, new_writer(out, reader.schema) as writer:
         for batch in batches:

@@ -6,12 +6,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from decon.common.file_io import COLUMNAR_EXTENSIONS
 from decon.common.file_io import COMPRESSION_SUFFIXES as COMPRESSED_SUFFIXES
 from decon.common.jsonl import iter_json_lines
 from decon.errors import DeconError
 
 REFERENCE_SUFFIXES = (".jsonl", ".json") + tuple(f".jsonl{ext}" for ext in COMPRESSED_SUFFIXES) + \
-    (".parquet", ".arrow", ".feather", ".ipc")
+    COLUMNAR_EXTENSIONS
 
 
 @dataclass

@@ -11,7 +11,7 @@ import csv
 import io
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ import numpy as np
 import orjson
 
 from decon.common.file_io import atomic_output
+from decon.compare.core import run_metrics
+from decon.review import analysis
 from decon.review.records import Match
 
 SCHEMA = "decon.stats/1"
@@ -26,17 +28,21 @@ FORMATS = ("text", "json", "csv")
 QUANTILES = (("min", 0.0), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p90", 0.9), ("max", 1.0))
 SCORE_KEYS = tuple(name for name, _ in QUANTILES) + ("mean",)
 
-InstanceOf = Callable[[Match], Hashable]
+# (matches, contaminated training documents, eval instances hit) of some matches, counted as the
+# command's text view counts them
+Measure = Callable[[list[Match]], tuple[int, int, int]]
 
 
-def review_instance(m: Match) -> Hashable:
-    """An eval instance as ``decon review`` counts it: (eval dataset, instance)."""
-    return (m.eval_dataset, m.eval_instance)
+def review_measure(matches: list[Match]) -> tuple[int, int, int]:
+    """As ``decon review --stats`` counts: report lines, (file, line), (eval dataset, instance)."""
+    s = analysis.summarize(matches)
+    return s.instances, s.training_docs, s.eval_instances
 
 
-def compare_instance(m: Match) -> Hashable:
-    """An eval instance as ``decon compare`` counts it: (suite, split, instance)."""
-    return (m.suite, m.split or "unknown", m.eval_instance)
+def compare_measure(matches: list[Match]) -> tuple[int, int, int]:
+    """As ``decon compare`` counts: distinct matches, (file, line), (suite, split, instance)."""
+    m = run_metrics(matches)
+    return m.instances, m.training_docs, m.eval_instances
 
 
 def suite_sizes(evals_dir: Path) -> dict[str, int]:
@@ -56,18 +62,14 @@ def score_summary(scores: Sequence[float]) -> dict[str, float] | None:
     return summary
 
 
-def _counts(matches: Sequence[Match], instance_of: InstanceOf) -> dict[str, Any]:
+def _counts(matches: list[Match], measure: Measure) -> dict[str, Any]:
+    found, docs, instances = measure(matches)
     scores = [s for s in (m.contamination_score for m in matches) if s is not None]
-    return {
-        "matches": len(matches),
-        "training_docs": len({m.training_doc for m in matches}),
-        "eval_instances": len({instance_of(m) for m in matches}),
-        "score": score_summary(scores),
-    }
+    return {"matches": found, "training_docs": docs, "eval_instances": instances, "score": score_summary(scores)}
 
 
 def run_stats(matches: Iterable[Match], sizes: dict[str, int] | None,
-              instance_of: InstanceOf = review_instance) -> dict[str, Any]:
+              measure: Measure = review_measure) -> dict[str, Any]:
     """``total`` and per-``suites`` counts of one run's matches (suites sorted by name). The share
     of a suite's instances hit needs its size in the reference set (``sizes``); else it is null."""
     items = list(matches)
@@ -76,12 +78,12 @@ def run_stats(matches: Iterable[Match], sizes: dict[str, int] | None,
         by_suite[m.suite].append(m)
     suites = []
     for name in sorted(by_suite):
-        row = {"suite": name, **_counts(by_suite[name], instance_of)}
+        row = {"suite": name, **_counts(by_suite[name], measure)}
         total = (sizes or {}).get(name)
         row["eval_instances_total"] = total
         row["share_hit"] = round(row["eval_instances"] / total, 6) if total else None
         suites.append(row)
-    return {"total": _counts(items, instance_of), "suites": suites}
+    return {"total": _counts(items, measure), "suites": suites}
 
 
 def review_document(directory: Path, matches: Sequence[Match], report_lines: int, filters: list[str],
@@ -93,7 +95,7 @@ def review_document(directory: Path, matches: Sequence[Match], report_lines: int
         "evals_dir": str(evals_dir) if evals_dir is not None else None,
         "filters": filters,
         "report_lines": report_lines,
-        **run_stats(matches, sizes, review_instance),
+        **run_stats(matches, sizes, review_measure),
     }
 
 
@@ -103,9 +105,9 @@ def compare_document(dirs: tuple[Path, Path], runs: tuple[dict, dict], report_li
     """Both runs' statistics (``a``, ``b``), what only one found, and per-suite changes."""
     first, second = runs
     a = {"reports": str(dirs[0]), "report_lines": report_lines[0],
-         **run_stats(first.values(), sizes, compare_instance)}
+         **run_stats(first.values(), sizes, compare_measure)}
     b = {"reports": str(dirs[1]), "report_lines": report_lines[1],
-         **run_stats(second.values(), sizes, compare_instance)}
+         **run_stats(second.values(), sizes, compare_measure)}
     rows_a = {r["suite"]: r for r in a["suites"]}
     rows_b = {r["suite"]: r for r in b["suites"]}
     suites = []
