@@ -104,6 +104,15 @@ class DetectionConfig:
     recall_short_alone_tokens: Count = 12
     recall_short_alone_rare_share: Score = 0.5
     recall_answer_gap: Count = 8
+    # Semantic pass (semantic: true; it implies recall): reworded questions, see decon/detect/semantic_scan.py
+    semantic: bool = False
+    semantic_threshold: Score = 0.9
+    semantic_model: str | None = None
+
+    @property
+    def runs_recall(self) -> bool:
+        """Whether the recall pass runs (``recall: true``, or ``semantic: true``, which implies it)."""
+        return self.recall or self.semantic
 
     # ---- derived -------------------------------------------------------------------------
     def resolved_evals_dir(self) -> Path:
@@ -121,8 +130,10 @@ class DetectionConfig:
             "eval_min_unique_word_count", "index_passages", "index_answers",
         )
         out = {k: getattr(self, k) for k in keys}
-        if self.recall:  # the recall arrays ride with the index; a SIMPLE-only key stays as it was
+        if self.runs_recall:  # the recall arrays ride with the index; a SIMPLE-only key stays as it was
             out["recall"] = 2  # the recall arrays' layout version
+        if self.semantic:
+            out["semantic"] = 1  # the semantic arrays' layout version (semantic_index.LAYOUT)
         return out
 
     def to_dict(self) -> dict[str, Any]:

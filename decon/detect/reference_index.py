@@ -156,6 +156,11 @@ class ReferenceIndex:
             from decon.detect.recall_index import RecallIndex
 
             self.recall = RecallIndex(a, self.meta["recall"])
+        self.semantic = None  # the semantic pass's candidate arrays, when built with semantic: true
+        if "semantic" in self.meta:
+            from decon.detect.semantic_index import SemanticIndex
+
+            self.semantic = SemanticIndex(a, self.meta["semantic"])
 
     @property
     def num_docs(self) -> int:
@@ -388,7 +393,7 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     texts = {name: _Texts.build(per_rec, tok, threads) for name, per_rec in parsed.inputs().items()}
     records = _select_records(parsed, _token_ok(parsed, texts, tok, config), config, stats)
     kept = np.array([r.raw_idx for r in records], dtype=np.int64)
-    recall = _recall_arrays(parsed, tok, config, files) if config.recall else None
+    recall = _recall_arrays(parsed, tok, config, files) if config.runs_recall else None
     # The raw records and the texts of dropped records are garbage from here on: free them
     # before the arrays are assembled, so their memory is reused rather than added to.
     del parsed
@@ -398,6 +403,12 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
     if recall is not None:
         arrays.update(recall[0])
         meta["recall"] = recall[1]
+        if config.semantic:
+            from decon.detect.semantic_index import build_semantic_arrays
+
+            sem_arrays, meta["semantic"] = build_semantic_arrays(recall[0]["recall.q.tokens"],
+                                                                 recall[0]["recall.q.tokens_ptr"])
+            arrays.update(sem_arrays)
     stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
                                   + stats.skipped_min_unique_words)
     stats.build_seconds = time.perf_counter() - started
