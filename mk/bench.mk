@@ -14,3 +14,12 @@ bench:
 
 bench-recall:
 	$(BIN)/python scripts/bench_recall.py $(BENCH_RECALL_ARGS)
+
+# Reworded leaks (--semantic): the recall set plus rule-reworded GSM8K/MMLU questions and templated variants
+# (same wording, other numbers); recall per kind, false positives, the threshold curve (docs/img/semantic-curve.png)
+# and the prose-like speed check against SIMPLE (bench-data/semantic/results.md).
+#   make bench-semantic [BENCH_SEMANTIC_ARGS="--quick --no-speed"]
+BENCH_SEMANTIC_ARGS ?=
+.PHONY: bench-semantic
+bench-semantic:
+	$(BIN)/python scripts/bench_semantic.py $(BENCH_SEMANTIC_ARGS)

@@ -12,8 +12,8 @@ import pytest
 from decon.common.config import DetectionConfig
 from decon.common.text import clean_text
 from decon.common.tokenizer import get_tokenizer
-from decon.detect.semantic_index import MAX_KEYS, MIN_KEYS, build_semantic_arrays, key_df_cap
-from decon.detect.semantic_kernel import semantic_candidates
+from decon.detect.semantic_index import ANCHORS, MAX_KEYS, MIN_KEYS, build_semantic_arrays, key_df_cap
+from decon.detect.semantic_kernel import CandidateSearch
 
 PUNCT = DetectionConfig().punctuation_chars
 QUESTION = ("Marisol bakes 14 trays of lemon biscuits for the Pellworth village fair and her cousin Teodor eats 3 "
@@ -34,18 +34,15 @@ def built():
     tok = get_tokenizer("cl100k")
     questions = [QUESTION] + _fillers(400, random.Random(3)) + ["too short to say much"]
     flat, ptr = tok.encode_flat([" " + clean_text(q, PUNCT) for q in questions])
-    arrays, meta = build_semantic_arrays(flat.astype(np.int64), ptr.astype(np.int64))
+    arrays, meta = build_semantic_arrays(flat.astype(np.int64), ptr.astype(np.int64),
+                                         tok.encoding.decode_single_token_bytes)
     return tok, flat.astype(np.int64), ptr.astype(np.int64), arrays, meta
 
 
 def _scan(built, texts: list[str]) -> np.ndarray:
     tok, _, q_ptr, a, meta = built
     flat, ptr = tok.encode_flat([" " + clean_text(t, PUNCT) for t in texts])
-    n_q = meta["questions"]
-    rows, _ = semantic_candidates(flat.astype(np.int64), ptr[:-1].astype(np.int64), ptr[1:].astype(np.int64),
-                                  a["semantic.post.ptr"], a["semantic.post.q"], a["semantic.post.slot"],
-                                  a["semantic.q.need"], q_ptr, np.zeros(n_q, np.uint64), np.zeros(n_q, np.int64), 0)
-    return rows
+    return CandidateSearch(a, meta, q_ptr).run(flat.astype(np.int64), ptr[:-1], ptr[1:])
 
 
 def test_key_tokens_are_the_rare_tokens_of_each_question(built):
@@ -69,15 +66,17 @@ def test_key_tokens_are_the_rare_tokens_of_each_question(built):
     for word in (" marisol", " pellworth", " teodor"):
         assert set(tok.encode_flat([word])[0].tolist()) & q0
     assert kp[-1] == kp[-2]
-    # postings: every (question, slot) once, under its token
+    # postings: the anchors (at most ANCHORS word pieces per question, no digits), each under its token
     pp = a["semantic.post.ptr"]
-    seen = set()
+    per_q: dict[int, list[int]] = {}
     for t in range(len(pp) - 1):
         for k in range(pp[t], pp[t + 1]):
             q, slot = int(a["semantic.post.q"][k]), int(a["semantic.post.slot"][k])
             assert a["semantic.q.keys"][kp[q] + slot] == t
-            seen.add((q, slot))
-    assert len(seen) == kp[-1]
+            assert not tok.encoding.decode_single_token_bytes(t).strip().isdigit()
+            per_q.setdefault(q, []).append(slot)
+    assert all(len(v) == len(set(v)) <= ANCHORS for v in per_q.values())
+    assert set(per_q) == {q for q in range(n_q) if kp[q + 1] > kp[q]}
 
 
 def test_a_reworded_question_is_a_candidate(built):
@@ -102,17 +101,11 @@ def test_too_few_key_tokens_are_not_a_candidate(built):
 
 def test_the_kernel_handles_empty_and_foreign_tokens(built):
     _, _, q_ptr, a, meta = built
-    n_q = meta["questions"]
+    search = CandidateSearch(a, meta, q_ptr)
     empty = np.empty(0, np.int64)
-    rows, stamp = semantic_candidates(empty, empty, empty, a["semantic.post.ptr"], a["semantic.post.q"],
-                                      a["semantic.post.slot"], a["semantic.q.need"], q_ptr,
-                                      np.zeros(n_q, np.uint64), np.zeros(n_q, np.int64), 5)
-    assert len(rows) == 0 and stamp == 5
+    assert len(search.run(empty, empty, empty)) == 0
     big = np.array([10**9, -1, 10**9], dtype=np.int64)  # ids past the questions' vocabulary
-    rows, _ = semantic_candidates(big, np.array([0]), np.array([3]), a["semantic.post.ptr"], a["semantic.post.q"],
-                                  a["semantic.post.slot"], a["semantic.q.need"], q_ptr,
-                                  np.zeros(n_q, np.uint64), np.zeros(n_q, np.int64), 0)
-    assert len(rows) == 0
+    assert len(search.run(big, np.array([0]), np.array([3]))) == 0
 
 
 def test_index_built_with_semantic_carries_the_arrays_and_a_separate_cache_key(tmp_path):

@@ -133,7 +133,7 @@ class DetectionConfig:
         if self.runs_recall:  # the recall arrays ride with the index; a SIMPLE-only key stays as it was
             out["recall"] = 2  # the recall arrays' layout version
         if self.semantic:
-            out["semantic"] = 1  # the semantic arrays' layout version (semantic_index.LAYOUT)
+            out["semantic"] = 2  # the semantic arrays' layout version (semantic_index.LAYOUT)
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -158,6 +158,19 @@ def add_scoring_args(parser: argparse.ArgumentParser, *, worker_threads: bool = 
     rc.add_argument("--recall-answer-gap", type=int, metavar="N",
                     help="A short question's answer must start within N tokens after it [default: 8]")
 
+    sm = parser.add_argument_group("Semantic (--semantic: reworded questions; implies --recall)")
+    sm.add_argument("--semantic", action="store_true", default=None,
+                    help="Also report reworded eval questions: windows that hold a question's rare words, numbers "
+                         "and names close together, whose sentence embedding is close to the question's and whose "
+                         "numbers (or answer) agree. CPU only; needs the decon[semantic] extra. Entries carry "
+                         "method semantic and semantic_evidence [default: off]")
+    sm.add_argument("--semantic-threshold", type=float, metavar="C",
+                    help="Cosine a window needs with the question's embedding [default: 0.9]")
+    sm.add_argument("--semantic-model", metavar="PATH_OR_ID",
+                    help="Sentence-embedding model: a folder with model.safetensors and tokenizer.json, or a hub "
+                         "id (org/name, downloaded once) [default: WordLlama l2_supercat-256, bundled in the "
+                         "extra, loaded offline]")
+
     perf = parser.add_argument_group("Performance")
     if worker_threads:
         perf.add_argument("--worker-threads", type=int, metavar="N",
@@ -191,7 +204,7 @@ _OVERRIDES = (
     "mode", "num_bands", "band_size", "jaccard_similarity_threshold", "exact_override", "hash_seed",
     "window_size_increment", "num_windows", "window_step_size", "recall_question_coverage",
     "recall_answer_coverage", "recall_long_question_tokens", "recall_short_alone_tokens",
-    "recall_short_alone_rare_share", "recall_answer_gap",
+    "recall_short_alone_rare_share", "recall_answer_gap", "semantic_threshold", "semantic_model",
 )
 
 
@@ -218,8 +231,15 @@ def config_from_args(args: argparse.Namespace, *, log: Callable[[str], None] | N
         cfg.debug = True
     if getattr(args, "recall", None):
         cfg.recall = True
+    if getattr(args, "semantic", None):
+        cfg.semantic = True
+    if cfg.semantic and cfg.mode != "simple":
+        raise DeconError("--semantic (semantic: true) works with mode simple only")
     if cfg.recall and cfg.mode != "simple":
         raise DeconError("--recall (recall: true) works with mode simple only")
+    if cfg.semantic:
+        cfg.recall = True  # the semantic pass runs after the recall pass and reuses its index
+        check_semantic_extra(cfg)
 
     # Reference set precedence: flag, then the user's downloaded set, then the bundled set.
     if getattr(args, "evals_dir", None):
@@ -301,3 +321,11 @@ def _validate_minhash(cfg: DetectionConfig) -> None:
     if any(v is not None for v in windows.values()) and None in windows.values():
         missing = ", ".join(k for k, v in windows.items() if v is None)
         raise DeconError(f"windowing needs window_size_increment, num_windows and window_step_size; missing: {missing}")
+
+
+def check_semantic_extra(cfg: DetectionConfig) -> None:
+    """``--semantic`` without its extra is a one-line error before any work starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("wordllama") is None:
+        raise DeconError("--semantic needs wordllama, an optional extra: pip install 'decon[semantic]'")

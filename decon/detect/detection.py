@@ -88,13 +88,21 @@ class Scanner(DocumentScanner):
         if compiled:
             self._init_kernel()
         self.recall = None
-        if config.recall:
+        self.semantic = None
+        if config.runs_recall:
             if index.recall is None:
                 raise DeconError("recall: true needs an index built with recall (rebuild it: the index cache "
                                  "keys on the option)")
             from decon.detect.recall_scan import RecallPass
 
             self.recall = RecallPass(index.recall, config, self.tok)
+        if config.semantic:
+            if index.semantic is None:
+                raise DeconError("semantic: true needs an index built with semantic: true (rebuild it: the index "
+                                 "cache keys on the option)")
+            from decon.detect.semantic_scan import SemanticPass
+
+            self.semantic = SemanticPass(index.semantic, self.recall, config)
 
     def _init_kernel(self) -> None:
         """State of the compiled hit path; one empty call loads (or compiles) the kernel now,
@@ -140,8 +148,14 @@ class Scanner(DocumentScanner):
         self._scan_simple(batch, cleaned, flat, ptr, qid, long_enough, res, label)
         if self.recall is not None:
             found = {(e["training_line"], e["eval_key"], e["eval_instance_index"]) for e in res.entries[first_new:]}
-            res.entries.extend(self.recall.scan(flat, ptr, np.flatnonzero(lengths >= n), [ln for ln, _ in batch],
+            lines = [ln for ln, _ in batch]
+            res.entries.extend(self.recall.scan(flat, ptr, np.flatnonzero(lengths >= n), lines,
                                                 label, found, self._overlap_text, gid))
+            if self.semantic is not None:
+                found = {(e["training_line"], e["eval_key"], e["eval_instance_index"])
+                         for e in res.entries[first_new:]}
+                res.entries.extend(self.semantic.scan(flat, ptr, np.flatnonzero(lengths >= n), lines, label, found,
+                                                      self._overlap_text))
 
     def _scan_simple(self, batch: list[tuple[int, str]], cleaned: list[str], flat: np.ndarray, ptr: np.ndarray,
                      qid: np.ndarray, long_enough: np.ndarray, res: FileResult, label: str) -> None:

@@ -406,8 +406,10 @@ def build_index(config: DetectionConfig, *, progress: bool = True) -> ReferenceI
         if config.semantic:
             from decon.detect.semantic_index import build_semantic_arrays
 
-            sem_arrays, meta["semantic"] = build_semantic_arrays(recall[0]["recall.q.tokens"],
-                                                                 recall[0]["recall.q.tokens_ptr"])
+            enc = tok.encoding
+            sem_arrays, meta["semantic"] = build_semantic_arrays(
+                recall[0]["recall.q.tokens"], recall[0]["recall.q.tokens_ptr"],
+                enc.decode_single_token_bytes if enc is not None else None)
             arrays.update(sem_arrays)
     stats.total_lines_examined = (stats.lines_indexed + stats.skipped_duplicates + stats.skipped_min_tokens
                                   + stats.skipped_min_unique_words)

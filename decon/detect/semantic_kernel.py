@@ -1,11 +1,13 @@
-"""Compiled candidate search of the semantic pass (numba): key tokens -> (window, question) pairs.
+"""Compiled candidate search of the semantic pass (numba): anchors -> key tokens in a window.
 
-For every document of a batch, each token that is a key token of some questions sets that question's
-slot bit (one uint64 mask per question, reset by a stamp). A question whose mask holds at least its
-``need`` distinct key tokens over the whole document is then checked by a sliding window: its key
-tokens must come together within ``2 * length + WINDOW_SLACK`` tokens (a rewording may be longer
-than the question, never scattered over a page). One call per batch; the cost is the postings the
-document's tokens touch, which the index bounds by the key tokens' document frequency.
+For every document of a batch, each token that anchors some questions (one of their ``ANCHORS``
+rarest key tokens) sets that question's slot bit (one uint64 mask per question, reset by a stamp)
+and is recorded. A question with at least ``anchor_hits`` distinct anchors in the document is then
+checked around each of its anchor hits: the document's tokens within ``width = 2 * length +
+WINDOW_SLACK`` of a hit (overlapping regions merged) are looked up in the question's key tokens, and a
+sliding window of ``width`` tokens finds the most distinct keys together (a rewording may be longer
+than the question, never scattered over a page). The cost is the anchors' postings plus the regions
+around anchor hits, both bounded by the anchors' rarity. One call per batch.
 """
 
 from __future__ import annotations
@@ -29,21 +31,32 @@ def _popcount(x: np.uint64) -> int:
 
 
 @_jit
+def _grow(a: np.ndarray, n: int) -> np.ndarray:
+    if n < len(a):
+        return a
+    b = np.empty(2 * len(a) + n, dtype=a.dtype)
+    b[:len(a)] = a
+    return b
+
+
+@_jit
 def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray, post_ptr: np.ndarray,
-                        post_q: np.ndarray, post_slot: np.ndarray, q_need: np.ndarray, q_len_ptr: np.ndarray,
-                        mask: np.ndarray, seen: np.ndarray, stamp: int) -> tuple[np.ndarray, int]:
+                        post_q: np.ndarray, post_slot: np.ndarray, q_keys: np.ndarray, q_keys_ptr: np.ndarray,
+                        q_need: np.ndarray, q_len_ptr: np.ndarray, anchor_hits: int, mask: np.ndarray,
+                        seen: np.ndarray, slot_of: np.ndarray, stamp: int) -> tuple[np.ndarray, int]:
     rows = np.empty((16, ROW_COLUMNS), dtype=np.int64)
     out = 0
     vocab = len(post_ptr) - 1
-    cap = 1024
-    ev_q = np.empty(cap, dtype=np.int64)
-    ev_p = np.empty(cap, dtype=np.int64)
-    ev_s = np.empty(cap, dtype=np.int64)
+    ev_q = np.empty(256, dtype=np.int64)
+    ev_p = np.empty(256, dtype=np.int64)
+    kp = np.empty(256, dtype=np.int64)
+    ks = np.empty(256, dtype=np.int64)
     counts = np.zeros(64, dtype=np.int64)
     for d in range(len(doc_lo)):
+        ds, de = doc_lo[d], doc_hi[d]
         stamp += 1
         ne = 0
-        for p in range(doc_lo[d], doc_hi[d]):
+        for p in range(ds, de):
             t = flat[p]
             if t < 0 or t >= vocab:
                 continue
@@ -53,58 +66,84 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
                     seen[q] = stamp
                     mask[q] = np.uint64(0)
                 mask[q] |= np.uint64(1) << np.uint64(post_slot[k])
-                if ne == cap:
-                    cap *= 2
-                    ev_q = np.concatenate((ev_q, np.empty(cap - ne, dtype=np.int64)))
-                    ev_p = np.concatenate((ev_p, np.empty(cap - ne, dtype=np.int64)))
-                    ev_s = np.concatenate((ev_s, np.empty(cap - ne, dtype=np.int64)))
+                ev_q = _grow(ev_q, ne + 1)
+                ev_p = _grow(ev_p, ne + 1)
                 ev_q[ne] = q
                 ev_p[ne] = p
-                ev_s[ne] = post_slot[k]
                 ne += 1
-        if ne == 0:
-            continue
-        # the events of questions whose whole-document mask is enough, grouped by question (stable:
-        # positions stay ascending within a question)
         m = 0
-        for i in range(ne):
+        for i in range(ne):  # the anchor hits of proposed questions
             q = ev_q[i]
-            if _popcount(mask[q]) >= q_need[q]:
+            kl, kh = q_keys_ptr[q], q_keys_ptr[q + 1]
+            if _popcount(mask[q]) >= min(anchor_hits, kh - kl):
                 ev_q[m] = q
                 ev_p[m] = ev_p[i]
-                ev_s[m] = ev_s[i]
                 m += 1
         if m == 0:
             continue
-        order = np.argsort(ev_q[:m], kind="mergesort")
+        order = np.argsort(ev_q[:m], kind="mergesort")  # by question; positions stay ascending
         i = 0
         while i < m:
             q = ev_q[order[i]]
             j = i
             while j < m and ev_q[order[j]] == q:
                 j += 1
+            kl, kh = q_keys_ptr[q], q_keys_ptr[q + 1]
             width = 2 * (q_len_ptr[q + 1] - q_len_ptr[q]) + WINDOW_SLACK
+            # two of its anchors within one window, else its anchors are scattered words of a page
+            close = False
+            for r in range(i + 1, j):
+                if ev_p[order[r]] - ev_p[order[r - 1]] < width and flat[ev_p[order[r]]] != flat[ev_p[order[r - 1]]]:
+                    close = True
+                    break
+            if not close:
+                i = j
+                continue
+            for s in range(kl, kh):
+                slot_of[q_keys[s]] = s - kl
+            # key tokens in the merged regions around the anchor hits
+            nk = 0
+            cursor = ds
+            for r in range(i, j):
+                p = ev_p[order[r]]
+                # only around hits with another anchor of this question within a window
+                near = (r > i and p - ev_p[order[r - 1]] < width and flat[ev_p[order[r - 1]]] != flat[p]) or (
+                    r + 1 < j and ev_p[order[r + 1]] - p < width and flat[ev_p[order[r + 1]]] != flat[p])
+                if not near:
+                    continue
+                lo = max(p - width, cursor, ds)
+                hi = min(p + width, de)
+                for x in range(lo, hi):
+                    t = flat[x]
+                    if 0 <= t < len(slot_of) and slot_of[t] >= 0:
+                        kp = _grow(kp, nk + 1)
+                        ks = _grow(ks, nk + 1)
+                        kp[nk] = x
+                        ks[nk] = slot_of[t]
+                        nk += 1
+                if hi > cursor:
+                    cursor = hi
+            for s in range(kl, kh):
+                slot_of[q_keys[s]] = -1
             counts[:] = 0
             distinct = 0
             best = 0
             blo = 0
             bhi = 0
-            left = i
-            for r in range(i, j):
-                e = order[r]
-                if counts[ev_s[e]] == 0:
+            left = 0
+            for r in range(nk):
+                if counts[ks[r]] == 0:
                     distinct += 1
-                counts[ev_s[e]] += 1
-                while ev_p[e] - ev_p[order[left]] >= width:
-                    le = order[left]
-                    counts[ev_s[le]] -= 1
-                    if counts[ev_s[le]] == 0:
+                counts[ks[r]] += 1
+                while kp[r] - kp[left] >= width:
+                    counts[ks[left]] -= 1
+                    if counts[ks[left]] == 0:
                         distinct -= 1
                     left += 1
                 if distinct > best:
                     best = distinct
-                    blo = ev_p[order[left]]
-                    bhi = ev_p[e]
+                    blo = kp[left]
+                    bhi = kp[r]
             if best >= q_need[q]:
                 if out == len(rows):
                     grown = np.empty((2 * len(rows), ROW_COLUMNS), dtype=np.int64)
@@ -118,3 +157,26 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
                 out += 1
             i = j
     return rows[:out], stamp
+
+
+class CandidateSearch:
+    """The kernel's per-process state (question masks, stamps, the key-slot lookup) over one index:
+    ``search.run(flat, lo, hi)`` -> candidate rows of the documents ``flat[lo[d]:hi[d]]``."""
+
+    def __init__(self, a: dict[str, np.ndarray], meta: dict, q_len_ptr: np.ndarray) -> None:
+        self.arrays = (a["semantic.post.ptr"], a["semantic.post.q"], a["semantic.post.slot"], a["semantic.q.keys"],
+                       a["semantic.q.keys_ptr"], a["semantic.q.need"], q_len_ptr)
+        self.anchor_hits = int(meta.get("anchor_hits", 2))
+        n_q = len(a["semantic.q.need"])
+        self._mask = np.zeros(n_q, dtype=np.uint64)
+        self._seen = np.zeros(n_q, dtype=np.int64)
+        self._slot_of = np.full(max(len(a["semantic.post.ptr"]) - 1, 1), -1, dtype=np.int16)
+        self._stamp = 0
+
+    def run(self, flat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        post_ptr, post_q, post_slot, keys, keys_ptr, need, q_len_ptr = self.arrays
+        rows, self._stamp = semantic_candidates(flat.astype(np.int64, copy=False), lo.astype(np.int64),
+                                                hi.astype(np.int64), post_ptr, post_q, post_slot, keys, keys_ptr,
+                                                need, q_len_ptr, self.anchor_hits, self._mask, self._seen,
+                                                self._slot_of, self._stamp)
+        return rows
