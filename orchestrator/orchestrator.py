@@ -175,8 +175,8 @@ def run(config: OrchestrationConfig) -> int:
             log.error("The server at %s did not become ready within %.0fs", config.server_url,
                       config.server_wait_timeout)
             return EXIT_SERVER_UNAVAILABLE
-        log.info("Server ready: worker_threads=%d purify=%s mode=%s recall=%s threshold=%s", info.worker_threads,
-                 info.purify, info.mode, info.recall, info.threshold)
+        log.info("Server ready: worker_threads=%d purify=%s mode=%s recall=%s semantic=%s threshold=%s",
+                 info.worker_threads, info.purify, info.mode, info.recall, info.semantic, info.threshold)
         _warn_server_mismatch(config, info)
 
         client = make_client(config.s3_endpoint_url)

@@ -30,6 +30,7 @@ class ServerInfo:
     threshold: float | None
     raw: dict[str, Any]
     recall: bool = False  # the server runs the recall pass after SIMPLE (decon server --recall)
+    semantic: bool = False  # the server runs the semantic pass too (decon server --semantic)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class ServerClient:
             threshold=data.get("contamination_score_threshold"),
             raw=data,
             recall=bool(data.get("recall", False)),
+            semantic=bool(data.get("semantic", False)),
         )
 
     def wait_ready(self, timeout: float, interval: float = 2.0, stop: Any = None) -> ServerInfo | None:

@@ -129,6 +129,7 @@ def test_wheel_holds_the_bundled_set_and_configs(installed):
     for name in CONFIG_NAMES:
         assert f"decon/data/config/{name}" in names
     assert "decon/data/NOTICES-upstream-data.txt" in names
+    assert "decon/data/NOTICES-third-party.txt" in names
     assert not any(n.startswith(("fixtures/", "config/", "tests/")) for n in names)
 
 
@@ -141,6 +142,7 @@ def test_build_has_no_license_warning_and_metadata_names_the_license(installed):
         names = wheel.namelist()
     assert "License-Expression: Apache-2.0" in text
     assert "License-File: LICENSE" in text and "License-File: decon/data/NOTICES-upstream-data.txt" in text
+    assert "License-File: decon/data/NOTICES-third-party.txt" in text
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "Apache License" in (REPO / "LICENSE").read_text()
 

@@ -212,3 +212,47 @@ def test_a_local_model_folder_and_bad_specs(tmp_path, refs, capsys):
     (folder / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DeconError, match="cannot read the model"):
         load_model(str(folder))
+
+
+def _gates(candidate: dict) -> dict[str, dict]:
+    return {g["name"]: g for g in candidate["gates"] if g["name"].startswith("semantic")}
+
+
+def test_explain_shows_the_semantic_gates(refs):
+    from decon.common.config import DetectionConfig
+    from decon.detect.detection import Scanner
+    from decon.detect.reference_index import build_index
+    from decon.explain.core import Explainer
+
+    cfg = DetectionConfig(evals_dir=str(refs), semantic=True, recall=True)
+    ex = Explainer(Scanner(build_index(cfg, progress=False), cfg))
+    got = ex.explain(f"{PROSE} {GSM_REWORDED} Answer: 322.")
+    assert got["contaminated"] and got["matches"][0]["method"] == "semantic"
+    c = next(c for c in got["candidates"] if c["eval_key"] == "gsmx")
+    g = _gates(c)
+    assert [n for n, v in g.items() if v["passed"]] == ["semantic_indexed", "semantic_anchors", "semantic_keys",
+                                                        "semantic_agreement", "semantic_cosine", "semantic"]
+    assert g["semantic_cosine"]["value"] >= g["semantic_cosine"]["bound"] == pytest.approx(0.9)
+    assert "marisol" in c["matched_text"]
+    other = ex.explain(f"{PROSE} {GSM_OTHER_NUMBERS}", eval_key="gsmx", instance=0)
+    g = _gates(other["candidates"][0])
+    assert not other["contaminated"] and g["semantic_keys"]["passed"]
+    assert not g["semantic_agreement"]["passed"] and "numbers differ" in g["semantic_agreement"]["detail"]
+    far = ex.explain(PROSE, eval_key="gsmx", instance=0)
+    g = _gates(far["candidates"][0])
+    assert not g["semantic_anchors"]["passed"] and "semantic_cosine" not in g
+
+
+def test_explain_cli_takes_semantic(tmp_path, refs, capsys):
+    rc = main(["explain", "--no-index-cache", "--evals-dir", str(refs), "--semantic", "--json", "--text",
+               f"{MC_REWORDED} Answer: {MC_CHOICES[0]}."])
+    assert rc == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["matches"] == [{"eval_key": "mmlux", "eval_instance_index": 0, "method": "semantic",
+                               "contamination_score": out["matches"][0]["contamination_score"]}]
+
+
+def test_semantic_needs_a_bpe_tokenizer(tmp_path, refs, capsys):
+    rc = main(["detect", "--training-dir", str(tmp_path), "--evals-dir", str(refs), "--tokenizer", "uniseg",
+               "--semantic"])
+    assert rc != 0 and "needs a BPE tokenizer" in capsys.readouterr().err

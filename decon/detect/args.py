@@ -324,8 +324,18 @@ def _validate_minhash(cfg: DetectionConfig) -> None:
 
 
 def check_semantic_extra(cfg: DetectionConfig) -> None:
-    """``--semantic`` without its extra is a one-line error before any work starts."""
+    """``--semantic`` without its extra, with a tokenizer that cannot give text back, or with a model
+    that does not load is a one-line error before any work starts (the model is loaded once here;
+    each worker loads its own copy on first use)."""
     import importlib.util
+
+    from decon.common.tokenizer import BPE_NAMES
 
     if importlib.util.find_spec("wordllama") is None:
         raise DeconError("--semantic needs wordllama, an optional extra: pip install 'decon[semantic]'")
+    if cfg.tokenizer_str not in BPE_NAMES:
+        raise DeconError(f"--semantic needs a BPE tokenizer ({', '.join(sorted(BPE_NAMES))}), not "
+                         f"'{cfg.tokenizer_str}': windows are turned back into text for the model")
+    from decon.detect.semantic_model import load_model
+
+    load_model(cfg.semantic_model)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,49 @@ DEFAULT_MODEL = "wordllama"
 DEFAULT_CONFIG, DEFAULT_DIM = "l2_supercat", 256
 EXTRA_HINT = "pip install 'decon[semantic]'"
 _TENSOR_KEYS = ("embeddings", "embedding.weight")
+CHUNK = 128  # texts per gather (their token rows are gathered at once)
 
 
 class Embedder:
-    """Unit-length sentence embeddings of texts, in batches (``embed(texts) -> (n, dim) float32``)."""
+    """Unit-length sentence embeddings of texts: the mean of their tokens' rows of a static embedding
+    matrix. Each text is pooled on its own (``np.add.reduceat`` over its rows), so its vector does not
+    depend on the other texts of a batch, and reports are the same for any worker count."""
 
-    def __init__(self, name: str, embed: Callable[[list[str]], np.ndarray]) -> None:
+    def __init__(self, name: str, matrix: np.ndarray, tokenizer: Any) -> None:
         self.name = name
-        self._embed = embed
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.tokenizer = tokenizer
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, unit rows (a text with no known token: zeros)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
-        e = np.asarray(self._embed(texts), dtype=np.float32)
-        norms = np.linalg.norm(e, axis=1, keepdims=True)
-        return e / np.maximum(norms, 1e-12)
+            return out
+        for lo in range(0, len(texts), CHUNK):
+            out[lo:lo + CHUNK] = self._embed(texts[lo:lo + CHUNK])
+        return out
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encs = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        if int(lengths.sum()) == 0:
+            return out
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encs if e.ids])
+        np.clip(ids, 0, len(self.matrix) - 1, out=ids)
+        rows = self.matrix[ids]
+        has = lengths > 0
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[has]
+        sums = np.add.reduceat(rows, starts, axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        out[has] = sums / np.maximum(norms, 1e-12)  # the mean's direction: no need to divide by the length
+        return out
 
 
 def _import_wordllama() -> Any:
@@ -83,11 +110,11 @@ def _default() -> Embedder:
         raise DeconError(f"cannot load the bundled semantic model from {folder}: {exc} "
                          f"(reinstall the extra: {EXTRA_HINT})") from None
     name = f"wordllama-{wordllama.__version__}/{DEFAULT_CONFIG}-{DEFAULT_DIM}"
-    return Embedder(name, lambda texts: model.embed(texts, norm=True, batch_size=256))
+    return Embedder(name, model.embedding, model.tokenizer)
 
 
 def _from_folder(folder: Path, name: str) -> Embedder:
-    wordllama = _import_wordllama()
+    _import_wordllama()  # the extra brings safetensors and tokenizers
     weights = folder / "model.safetensors"
     tok_file = folder / "tokenizer.json"
     if folder.is_file() or not weights.is_file() or not tok_file.is_file():
@@ -109,8 +136,7 @@ def _from_folder(folder: Path, name: str) -> Embedder:
         raise DeconError(f"--semantic-model {name}: cannot read the model: {exc}") from None
     if matrix.ndim != 2:
         raise DeconError(f"--semantic-model {name}: the embedding matrix must be 2-D, not {matrix.shape}")
-    model = wordllama.inference.WordLlamaInference(matrix, tokenizer)
-    return Embedder(name, lambda texts: model.embed(texts, norm=True, batch_size=256))
+    return Embedder(name, matrix, tokenizer)
 
 
 def _hub_folder(repo_id: str) -> Path:

@@ -189,6 +189,7 @@ class Explainer:
                                     detail=f"{r['file']} line {r['line']} (doc_id {r['doc_id']}): dropped by "
                                            f"{r['gate']}: {r['detail']}"))
             self._recall_gate(c, mine, doc)
+            self._semantic_gate(c, mine, doc)
             return c
         index = self.index
         # the record to examine: the one the walk reached furthest with (best gates), ties lowest doc_id
@@ -204,7 +205,19 @@ class Explainer:
         c.gates.append(Gate("reported", bool([e for e in mine if e.get("method", "simple") == "simple"]),
                             detail="SIMPLE reports the best-scoring record of an instance at each question start"))
         self._recall_gate(c, mine, doc)
+        self._semantic_gate(c, mine, doc)
         return c
+
+    def _semantic_gate(self, c: CandidateExplanation, mine: list[dict[str, Any]], doc: _Doc) -> None:
+        if self.scanner.semantic is None:
+            return
+        from decon.explain.semantic_gates import semantic_gates
+
+        others = {(0, e["eval_key"], e["eval_instance_index"]) for e in mine if e.get("method") != "semantic"}
+        c.gates.extend(semantic_gates(self.scanner.semantic, doc.tokens, c.eval_key, c.eval_instance_index, others))
+        sem = [e for e in mine if e.get("method") == "semantic"]
+        if sem and c.matched_text is None:
+            c.matched_text = sem[0].get("training_overlap_text")
 
     def _recall_gate(self, c: CandidateExplanation, mine: list[dict[str, Any]], doc: _Doc) -> None:
         if self.scanner.recall is None:

@@ -89,6 +89,9 @@ def _announce(settings: Any, config: Any) -> None:
     _say(f"Running server with mode: {config.mode}")
     if config.recall:
         _say("Recall pass: on (question_exact, question_answer, short_exact)")
+    if config.semantic:
+        _say(f"Semantic pass: on (reworded questions, cosine >= {config.semantic_threshold}, numbers or answer "
+             "agreeing)")
     _say(f"Using {settings.workers} worker threads")
     hint = " (set report directory with --report-output-dir)" if settings.report_dir_generated else ""
     _say(f"Contamination report output directory: {settings.report_dir}{hint}")

@@ -57,6 +57,7 @@ class HealthResponse(BaseModel):
     purify: bool
     mode: str
     recall: bool = Field(False, description="Whether the recall pass runs after SIMPLE (--recall)")
+    semantic: bool = Field(False, description="Whether the semantic pass runs after the recall pass (--semantic)")
     contamination_score_threshold: float
     queue_depth: int = Field(..., description="Jobs waiting for a worker")
     jobs: JobCounts

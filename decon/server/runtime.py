@@ -106,6 +106,7 @@ class ServerRuntime:
             "purify": s.purify,
             "mode": self.config.mode,
             "recall": self.config.recall,
+            "semantic": self.config.semantic,
             "contamination_score_threshold": self.config.contamination_score_threshold,
             "queue_depth": self.table.queue_depth(),
             "jobs": self.table.counts(),
