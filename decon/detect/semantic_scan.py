@@ -163,7 +163,7 @@ class SemanticPass:
             q_nums = sorted(numbers_of(self.question_text(q)))
             # a rewording may be longer than the question: its numbers are looked for in the whole
             # width the kernel allows around the key tokens' span
-            slack = max(0, (2 * q_len + WINDOW_SLACK - (hi - lo + 1)) // 2)
+            slack = max(0, (2 * q_len + WINDOW_SLACK - (hi - lo + 1)) // 4)
             near = self.rp._decode(tokens[max(lo - base - slack, 0):hi - base + 1 + slack]) or ""
             found = sorted(set(q_nums) & numbers_of(near))
             key_count = int(self.s.a["semantic.q.keys_ptr"][q + 1] - self.s.a["semantic.q.keys_ptr"][q])
