@@ -8,6 +8,7 @@ extra), loaded offline.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -256,3 +257,68 @@ def test_semantic_needs_a_bpe_tokenizer(tmp_path, refs, capsys):
     rc = main(["detect", "--training-dir", str(tmp_path), "--evals-dir", str(refs), "--tokenizer", "uniseg",
                "--semantic"])
     assert rc != 0 and "needs a BPE tokenizer" in capsys.readouterr().err
+
+
+def _tiny_model(folder: Path) -> None:
+    """A static model in Model2Vec's layout: the default model's first 32 dimensions."""
+    import numpy as np
+    import wordllama
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    pkg = Path(wordllama.__file__).parent
+    with safe_open(str(pkg / "weights" / "l2_supercat_256.safetensors"), framework="np") as f:
+        matrix = np.ascontiguousarray(f.get_tensor("embedding.weight")[:, :32])
+    folder.mkdir(parents=True)
+    save_file({"embeddings": matrix}, str(folder / "model.safetensors"))
+    (folder / "tokenizer.json").write_bytes((pkg / "tokenizers" / "l2_supercat_tokenizer_config.json").read_bytes())
+
+
+HUB = """
+import socket, sys
+def refuse(*a, **k):
+    raise OSError("network blocked by the test")
+socket.socket.connect = refuse
+from decon.detect.semantic_model import load_model
+from decon.errors import DeconError
+m = load_model("acme/tiny-static")
+print(m.name, m.embed(["a reworded question"]).shape[1])
+try:
+    load_model("acme/not-in-the-cache")
+except DeconError as exc:
+    print("ERR", exc)
+"""
+
+
+def test_a_hub_model_resolves_from_the_hub_cache_offline(tmp_path):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    base = tmp_path / "hub" / "models--acme--tiny-static"
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(commit)
+    _tiny_model(base / "snapshots" / commit)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf-home")}
+    out = subprocess.run([sys.executable, "-c", HUB], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, err = out.stdout.strip().splitlines()
+    assert first == "acme/tiny-static 32"
+    assert err.startswith("ERR --semantic-model acme/not-in-the-cache: cannot fetch it from the hub")
+
+
+def test_the_semantic_index_comes_back_from_the_index_cache(tmp_path, refs, monkeypatch):
+    monkeypatch.setenv("DECON_CACHE_DIR", str(tmp_path / "cache"))
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "d.jsonl").write_bytes(orjson.dumps({"text": f"{PROSE} {GSM_REWORDED}"}) + b"\n")
+    reports = []
+    for run in ("cold", "warm"):
+        out = tmp_path / run
+        assert main(["detect", "--worker-threads", "1", "--training-dir", str(train), "--evals-dir", str(refs),
+                     "--report-output-dir", str(out), "--semantic"]) == 0
+        reports.append(b"".join(p.read_bytes() for p in sorted(out.glob("*.jsonl"))))
+    assert reports[0] == reports[1] and b'"method":"semantic"' in reports[0]
+    from decon.common.config import DetectionConfig
+    from decon.detect.index_cache import load_or_build_index
+
+    index = load_or_build_index(DetectionConfig(evals_dir=str(refs), semantic=True), progress=False)
+    assert index.stats.from_cache and index.semantic is not None
