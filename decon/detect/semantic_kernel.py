@@ -31,6 +31,12 @@ def _popcount(x: np.uint64) -> int:
 
 
 @_jit
+def _pair(flat: np.ndarray, p: int, q: int, width: int) -> bool:
+    """Anchor hits at ``p < q`` count as two: other tokens, within a window, not side by side."""
+    return 2 <= q - p < width and flat[p] != flat[q]
+
+
+@_jit
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     if n < len(a):
         return a
@@ -91,9 +97,10 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
             kl, kh = q_keys_ptr[q], q_keys_ptr[q + 1]
             width = 2 * (q_len_ptr[q + 1] - q_len_ptr[q]) + WINDOW_SLACK
             # two of its anchors within one window, else its anchors are scattered words of a page
+            # (and not side by side: two pieces of one word are one anchor's worth of evidence)
             close = False
             for r in range(i + 1, j):
-                if ev_p[order[r]] - ev_p[order[r - 1]] < width and flat[ev_p[order[r]]] != flat[ev_p[order[r - 1]]]:
+                if _pair(flat, ev_p[order[r - 1]], ev_p[order[r]], width):
                     close = True
                     break
             if not close:
@@ -107,8 +114,8 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
             for r in range(i, j):
                 p = ev_p[order[r]]
                 # only around hits with another anchor of this question within a window
-                near = (r > i and p - ev_p[order[r - 1]] < width and flat[ev_p[order[r - 1]]] != flat[p]) or (
-                    r + 1 < j and ev_p[order[r + 1]] - p < width and flat[ev_p[order[r + 1]]] != flat[p])
+                near = (r > i and _pair(flat, ev_p[order[r - 1]], p, width)) or (
+                    r + 1 < j and _pair(flat, p, ev_p[order[r + 1]], width))
                 if not near:
                     continue
                 lo = max(p - width, cursor, ds)
