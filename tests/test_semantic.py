@@ -322,3 +322,13 @@ def test_the_semantic_index_comes_back_from_the_index_cache(tmp_path, refs, monk
 
     index = load_or_build_index(DetectionConfig(evals_dir=str(refs), semantic=True), progress=False)
     assert index.stats.from_cache and index.semantic is not None
+
+
+def test_multibyte_text_around_a_reworded_question(tmp_path, refs):
+    texts = [f"Café ☕ 東京の港 — naïve résumé. {GSM_REWORDED} 終わり ☕☕",
+             f"東京 {GSM_REWORDED.replace('Marisol', 'Marisöl ☕')} 終わり"]
+    got = _detect(tmp_path, refs, texts, "--semantic")
+    assert _found(got[0]) == {("gsmx", "semantic")}
+    assert "東京" in got[0][0]["training_overlap_text"] or "marisol" in got[0][0]["training_overlap_text"]
+    for e in got[1]:
+        assert isinstance(e["semantic_evidence"]["window_text"], str)

@@ -109,11 +109,13 @@ class RecallPass:
         self.encoding = getattr(tokenizer, "encoding", None)
         self.min_cov = float(min(config.recall_answer_coverage, config.recall_question_coverage))
 
-    def _decode(self, tokens: np.ndarray) -> str | None:
+    def decode(self, tokens: np.ndarray, errors: str = "strict") -> str | None:
+        """The text of ``tokens`` (None: the tokenizer cannot give text back, or, with ``errors``
+        "strict", the bytes are not UTF-8: a span may cut a character in two)."""
         if self.encoding is None:
             return None
         try:
-            return self.encoding.decode_bytes([int(t) for t in tokens]).decode("utf-8").strip()
+            return self.encoding.decode_bytes(np.asarray(tokens, dtype=np.int64).tolist()).decode("utf-8", errors).strip()
         except (UnicodeDecodeError, KeyError, ValueError):
             return None
 
@@ -325,6 +327,6 @@ class RecallPass:
             "instances_sharing_question": len(r.q_items(q)),
             "rare_ngram_share": round(float(a["recall.q.rare_share"][q]), 6),
             "answer": None if ev is None else {
-                "kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end, "text": self._decode(ev.text_tokens)},
+                "kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end, "text": self.decode(ev.text_tokens)},
         }
         return e

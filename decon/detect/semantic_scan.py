@@ -74,8 +74,8 @@ class Measurement:
         return bool(self.question_numbers) and len(self.numbers_found) == len(self.question_numbers)
 
 
-def decide(m: Measurement, threshold: float) -> tuple[bool, str]:
-    """(flagged, reason) for one measurement."""
+def decide(m: Measurement, threshold: float | None) -> tuple[bool, str]:
+    """(flagged, reason) for one measurement; ``threshold`` None: the agreement alone."""
     if m.items_sharing > MAX_SHARED_ITEMS and m.answer is None:
         return False, f"question shared by {m.items_sharing} instances and no answer after it"
     if m.multiple_choice:  # the answer tells a copy from a question with the same words and another answer
@@ -96,6 +96,8 @@ def decide(m: Measurement, threshold: float) -> tuple[bool, str]:
         return False, "no numbers in the question and no answer after it"
     else:
         agreement = "answer"
+    if threshold is None:
+        return True, f"{agreement} agree"
     if not m.cosine >= threshold:
         return False, f"cosine {m.cosine:.3f} < {threshold:.2f}"
     return True, f"cosine {m.cosine:.3f} >= {threshold:.2f}, {agreement} agree"
@@ -123,10 +125,6 @@ class SemanticPass:
             self._model = load_model(self.cfg.semantic_model)
         return self._model
 
-    def load_model(self) -> None:
-        """Load the model now (a server checks it at start rather than at the first job)."""
-        _ = self.model
-
     # ---- candidates and measurements ---------------------------------------------------------
     def candidates(self, flat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         return self.search.run(flat, lo, hi)
@@ -134,7 +132,7 @@ class SemanticPass:
     def question_text(self, q: int) -> str:
         t = self._q_text.get(q)
         if t is None:
-            t = self.rp._decode(self.r.q_tokens(q)) or ""
+            t = self.rp.decode(self.r.q_tokens(q), "replace") or ""
             self._q_text[q] = t
         return t
 
@@ -164,7 +162,7 @@ class SemanticPass:
             # a rewording may be longer than the question: its numbers are looked for in the whole
             # width the kernel allows around the key tokens' span
             slack = max(0, (2 * q_len + WINDOW_SLACK - (hi - lo + 1)) // 4)
-            near = self.rp._decode(tokens[max(lo - base - slack, 0):hi - base + 1 + slack]) or ""
+            near = self.rp.decode(tokens[max(lo - base - slack, 0):hi - base + 1 + slack], "replace") or ""
             found = sorted(set(q_nums) & numbers_of(near))
             key_count = int(self.s.a["semantic.q.keys_ptr"][q + 1] - self.s.a["semantic.q.keys_ptr"][q])
             for item in todo:
@@ -178,7 +176,7 @@ class SemanticPass:
     def score(self, flat: np.ndarray, ptr: np.ndarray, ms: list[Measurement]) -> None:
         """Fill in the cosine of each measurement whose agreement holds (one embedding batch for the
         windows, one for the questions not cached yet)."""
-        todo = [m for m in ms if decide(_agreed(m), -1.0)[0]]
+        todo = [m for m in ms if decide(m, None)[0]]
         if not todo:
             return
         windows: dict[tuple[int, int, int], int] = {}
@@ -188,7 +186,7 @@ class SemanticPass:
             if key not in windows:
                 windows[key] = len(texts)
                 base = int(ptr[m.doc])
-                texts.append(self.rp._decode(flat[base + m.start:base + m.end + 1]) or "")
+                texts.append(self.rp.decode(flat[base + m.start:base + m.end + 1], "replace") or "")
         w_emb = self.model.embed(texts)
         missing = sorted({m.question for m in todo if m.question not in self._q_emb})
         if missing:
@@ -279,18 +277,14 @@ class SemanticPass:
                 "question_numbers": m.question_numbers,
                 "numbers_found": m.numbers_found,
                 "answer": None if ev is None else {"kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end,
-                                                   "text": self.rp._decode(ev.text_tokens)},
+                                                   "text": self.rp.decode(ev.text_tokens)},
             },
             "key_tokens_found": [m.key_hits, m.key_count],
             "key_tokens_needed": m.need,
             "instances_sharing_question": m.items_sharing,
             "window": [m.start, m.end],
-            "window_text": self.rp._decode(tokens[m.start:m.end + 1]),
+            "window_text": self.rp.decode(tokens[m.start:m.end + 1], "replace"),
             "eval_question_cleaned": self.question_text(m.question),
         }
         return e
 
-
-def _agreed(m: Measurement) -> Measurement:
-    """``m`` with a cosine that passes any threshold: :func:`decide` then checks the agreement alone."""
-    return Measurement(**{**m.__dict__, "cosine": 1.0})

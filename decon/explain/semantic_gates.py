@@ -34,7 +34,7 @@ def semantic_gates(sem: SemanticPass, tokens: np.ndarray, eval_key: str, instanc
     need = min(ANCHOR_HITS, len(keys))
     gates.append(Gate("semantic_anchors", len(present) >= need, value=len(present), bound=need,
                       detail=f"of its {len(anchors)} anchors (rarest word pieces): "
-                             + (", ".join(repr(sem.rp._decode(np.array([t])) or t) for t in present) or "none")
+                             + (", ".join(repr(sem.rp.decode(np.array([t])) or t) for t in present) or "none")
                              + " in the document"))
     flat = np.ascontiguousarray(tokens, dtype=np.int64)
     rows = sem.candidates(flat, np.array([0]), np.array([len(flat)]))
@@ -49,8 +49,8 @@ def semantic_gates(sem: SemanticPass, tokens: np.ndarray, eval_key: str, instanc
     m = max(ms, key=lambda m: (m.key_hits, -m.start))
     gates.append(Gate("semantic_keys", True, value=m.key_hits, bound=m.need,
                       detail=f"distinct key tokens together in a window, of {m.key_count}; window tokens "
-                             f"{m.start}-{m.end}: {sem.rp._decode(flat[m.start:m.end + 1])!r}"))
-    agree, why = decide(m, -1.0)
+                             f"{m.start}-{m.end}: {sem.rp.decode(flat[m.start:m.end + 1])!r}"))
+    agree, why = decide(m, None)
     nums = (f"question numbers {m.question_numbers}, found {m.numbers_found}" if m.question_numbers
             else "no numbers in the question")
     answer = "no answer after it" if m.answer is None else f"answer ({m.answer.kind}) at {m.answer.start}-{m.answer.end}"
