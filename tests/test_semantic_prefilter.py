@@ -129,3 +129,23 @@ def test_index_built_with_semantic_carries_the_arrays_and_a_separate_cache_key(t
     assert index.recall is not None and index.semantic is not None
     assert index.meta["semantic"]["questions"] == index.meta["recall"]["questions"]
     assert build_index(plain, progress=False).semantic is None
+
+
+def test_long_documents_are_searched_in_overlapping_segments(built):
+    from decon.detect.semantic_kernel import SEGMENT_TOKENS
+
+    tok, _, q_ptr, a, meta = built
+    search = CandidateSearch(a, meta, q_ptr)
+    words, _ = tok.encode_flat([" " + clean_text(REWORDED, PUNCT)])
+    filler = tok.encode_flat([" the harbour office opens at nine"])[0]
+    step = search.segment - search.overlap
+    short = np.concatenate([filler, words]).astype(np.int64)
+    base = search.run(short, np.array([0]), np.array([len(short)]))
+    assert base[:, :3].tolist() == [[0, 0, base[0, 2]]]
+    for at in (10, step - len(words) // 2, step + 3, search.segment - 5, 3 * step - 7):
+        pad = np.resize(filler, at)
+        doc = np.concatenate([pad, words, np.resize(filler, 2 * SEGMENT_TOKENS)]).astype(np.int64)
+        two = np.concatenate([short, doc])  # a short document, then the long one
+        rows = search.run(two, np.array([0, len(short)]), np.array([len(short), len(two)]))
+        assert rows[:, :3].tolist() == [[0, 0, base[0, 2]], [1, 0, base[0, 2]]], at
+        assert rows[1, 3] - len(short) - at == base[0, 3] - len(filler), at

@@ -166,9 +166,17 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
     return rows[:out], stamp
 
 
+SEGMENT_TOKENS = 1 << 14  # a longer document is searched in overlapping segments of this many tokens
+
+
 class CandidateSearch:
     """The kernel's per-process state (question masks, stamps, the key-slot lookup) over one index:
-    ``search.run(flat, lo, hi)`` -> candidate rows of the documents ``flat[lo[d]:hi[d]]``."""
+    ``search.run(flat, lo, hi)`` -> candidate rows of the documents ``flat[lo[d]:hi[d]]``.
+
+    A document longer than ``SEGMENT_TOKENS`` is searched in segments that overlap by the widest
+    window any question allows, so the kernel's buffers stay bounded whatever one line holds, and
+    every window lies whole in some segment; a (document, question) found in several segments keeps
+    its best row."""
 
     def __init__(self, a: dict[str, np.ndarray], meta: dict, q_len_ptr: np.ndarray) -> None:
         self.arrays = (a["semantic.post.ptr"], a["semantic.post.q"], a["semantic.post.slot"], a["semantic.q.keys"],
@@ -179,11 +187,36 @@ class CandidateSearch:
         self._seen = np.zeros(n_q, dtype=np.int64)
         self._slot_of = np.full(max(len(a["semantic.post.ptr"]) - 1, 1), -1, dtype=np.int16)
         self._stamp = 0
+        longest = int(np.diff(q_len_ptr).max()) if len(q_len_ptr) > 1 else 0
+        self.overlap = 2 * longest + WINDOW_SLACK
+        self.segment = max(SEGMENT_TOKENS, 2 * self.overlap)
 
     def run(self, flat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         post_ptr, post_q, post_slot, keys, keys_ptr, need, q_len_ptr = self.arrays
-        rows, self._stamp = semantic_candidates(flat.astype(np.int64, copy=False), lo.astype(np.int64),
-                                                hi.astype(np.int64), post_ptr, post_q, post_slot, keys, keys_ptr,
-                                                need, q_len_ptr, self.anchor_hits, self._mask, self._seen,
-                                                self._slot_of, self._stamp)
-        return rows
+        lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+        seg_doc, seg_lo, seg_hi = self.segments(lo, hi)
+        rows, self._stamp = semantic_candidates(flat.astype(np.int64, copy=False), seg_lo, seg_hi, post_ptr, post_q,
+                                                post_slot, keys, keys_ptr, need, q_len_ptr, self.anchor_hits,
+                                                self._mask, self._seen, self._slot_of, self._stamp)
+        if len(seg_doc) == len(lo) or len(rows) == 0:
+            return rows
+        rows[:, 0] = seg_doc[rows[:, 0]]
+        # one row per (document, question): the most key tokens, then the earliest window
+        order = np.lexsort((rows[:, 3], -rows[:, 2], rows[:, 1], rows[:, 0]))
+        rows = rows[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = (rows[1:, 0] != rows[:-1, 0]) | (rows[1:, 1] != rows[:-1, 1])
+        return rows[first]
+
+    def segments(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document, start, end) of the segments the documents ``lo``/``hi`` are searched in."""
+        length = hi - lo
+        step = self.segment - self.overlap
+        count = np.where(length > self.segment, -(-(length - self.overlap) // step), 1).astype(np.int64)
+        if int(count.max(initial=1)) == 1:
+            return np.arange(len(lo), dtype=np.int64), lo, hi
+        doc = np.repeat(np.arange(len(lo), dtype=np.int64), count)
+        k = np.arange(len(doc), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+        start = lo[doc] + k * step
+        end = np.minimum(start + self.segment, hi[doc])
+        return doc, start, end
