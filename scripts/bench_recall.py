@@ -44,6 +44,17 @@ RUNS = (("SIMPLE", []), ("--recall", ["--recall"]))
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "bench-data" / "recall", help="working folder (reused)")
+    add_set_args(p)
+    p.add_argument("--ngram", type=int, default=13, help="word n-gram size of the baseline [default: 13]")
+    p.add_argument("--speed", action="store_true",
+                   help="also time SIMPLE against --recall on the make bench corpora (warm index cache)")
+    p.add_argument("--speed-repeats", type=int, default=3, help="runs per measurement, median [default: 3]")
+    p.add_argument("--speed-workers", type=int, default=1, help="--worker-threads of the speed runs [default: 1]")
+    return check_set_args(p, p.parse_args(argv))
+
+
+def add_set_args(p: argparse.ArgumentParser) -> None:
+    """The labelled set's options (this script's and ``bench_semantic.py``'s)."""
     p.add_argument("--shared", type=Path, default=SHARED / "bench",
                    help="folder of make_recall_corpus.py and score_recall.py [default: ../shared/bench]")
     p.add_argument("--evals", type=Path, default=SHARED / "upstream" / "bundled-evals",
@@ -52,14 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prose-docs", type=int, default=20000, help="clean prose documents [default: 20000]")
     p.add_argument("--seed", type=int, default=7, help="corpus seed [default: 7]")
     p.add_argument("--workers", type=int, default=2, help="decon detect --worker-threads [default: 2]")
-    p.add_argument("--ngram", type=int, default=13, help="word n-gram size of the baseline [default: 13]")
     p.add_argument("--quick", action="store_true", help="a small set: 50 leaks per kind, 2,000 prose documents")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results object here")
-    p.add_argument("--speed", action="store_true",
-                   help="also time SIMPLE against --recall on the make bench corpora (warm index cache)")
-    p.add_argument("--speed-repeats", type=int, default=3, help="runs per measurement, median [default: 3]")
-    p.add_argument("--speed-workers", type=int, default=1, help="--worker-threads of the speed runs [default: 1]")
-    args = p.parse_args(argv)
+
+
+def check_set_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     if args.quick:
         args.per_kind, args.prose_docs = 50, 2000
     for name in ("make_recall_corpus.py", "score_recall.py"):

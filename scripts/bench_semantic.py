@@ -60,30 +60,13 @@ MAX_MMLU_WORDS = 120  # passage questions ("This question refers to the followin
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "bench-data" / "semantic", help="working folder (reused)")
-    p.add_argument("--shared", type=Path, default=SHARED / "bench",
-                   help="folder of make_recall_corpus.py and score_recall.py [default: ../shared/bench]")
-    p.add_argument("--evals", type=Path, default=SHARED / "upstream" / "bundled-evals",
-                   help="the bundled evals the set is built from [default: ../shared/upstream/bundled-evals]")
-    p.add_argument("--per-kind", type=int, default=400, help="leaks per kind [default: 400]")
-    p.add_argument("--prose-docs", type=int, default=20000, help="clean prose documents [default: 20000]")
-    p.add_argument("--seed", type=int, default=7, help="corpus seed [default: 7]")
-    p.add_argument("--workers", type=int, default=2, help="decon detect --worker-threads [default: 2]")
-    p.add_argument("--quick", action="store_true", help="a small set: 50 leaks per kind, 2,000 prose documents")
+    bench_recall.add_set_args(p)
     p.add_argument("--curve", type=Path, default=ROOT / "docs" / "img" / "semantic-curve.png",
                    help="where the recall / false-positive curve goes [default: docs/img/semantic-curve.png]")
     p.add_argument("--curve-from", type=float, default=0.6, help="lowest threshold of the curve [default: 0.6]")
     p.add_argument("--no-speed", action="store_true", help="skip the speed check on the prose-like corpus")
     p.add_argument("--speed-repeats", type=int, default=3, help="runs per speed measurement, median [default: 3]")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the results object here")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.per_kind, args.prose_docs = 50, 2000
-    for name in ("make_recall_corpus.py", "score_recall.py"):
-        if not (args.shared / name).is_file():
-            p.error(f"{args.shared / name} not found (set --shared)")
-    if not args.evals.is_dir():
-        p.error(f"evals folder {args.evals} not found (set --evals)")
-    return args
+    return bench_recall.check_set_args(p, p.parse_args(argv))
 
 
 # ---- the corpus --------------------------------------------------------------------------------
@@ -318,10 +301,8 @@ def speed(args: argparse.Namespace) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rargs = bench_recall.parse_args(["--out", str(ROOT / "bench-data" / "recall"), "--shared", str(args.shared),
-                                     "--evals", str(args.evals), "--per-kind", str(args.per_kind),
-                                     "--prose-docs", str(args.prose_docs), "--seed", str(args.seed)])
-    recall_corpus = bench_recall.build_corpus(rargs)
+    # the recall benchmark's own set, where make bench-recall keeps it
+    recall_corpus = bench_recall.build_corpus(argparse.Namespace(**{**vars(args), "out": ROOT / "bench-data" / "recall"}))
     corpus = build_corpus(args, recall_corpus)
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}

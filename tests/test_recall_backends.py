@@ -38,13 +38,52 @@ def _texts() -> list[str]:
     ] * 3
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    train = tmp_path_factory.mktemp("train")
+def write_corpus(train: Path, texts: list[str]) -> Path:
+    """Two training files of ``texts``, the second rotated by one."""
     for i in range(2):
-        lines = _texts()[i:] + _texts()[:i]
+        lines = texts[i:] + texts[:i]
         (train / f"part-{i}.jsonl").write_bytes(b"\n".join(orjson.dumps({"text": t}) for t in lines) + b"\n")
     return train
+
+
+def server_reports_equal_detect(flag: str, detected: dict[str, bytes], corpus: Path, refs: Path,
+                                tmp_path: Path) -> dict:
+    """Each training file through `decon server FLAG` gives detect's report; returns /health."""
+    server = ServerProcess([flag, "--evals-dir", str(refs), "--no-index-cache", "--worker-threads", "1",
+                            "--report-output-dir", str(tmp_path / "reports")])
+    try:
+        server.wait_ready()
+        health = server.health().json()
+        for name, expected in detected.items():
+            stem = name.removesuffix("-simple-0.80.jsonl")
+            job = server.submit_ok(corpus / f"{stem}.jsonl")
+            body = server.wait_status(job, {"completed", "failed"})
+            assert body["status"] == "completed", body
+            assert read_jsonl(body["output_path"]) == [orjson.loads(x) for x in expected.splitlines()]
+        server.signal(signal.SIGTERM)
+        assert server.wait_exit(15) == 0, server.output()
+        return health
+    finally:
+        server.kill()
+
+
+def ray_reports(flag: str, corpus: Path, refs: Path, tmp_path: Path) -> dict[str, bytes]:
+    """The reports of `decon ray FLAG` on ``corpus`` (one CPU)."""
+    pytest.importorskip("ray", reason="decon ray needs the ray extra")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(DECON_QUIET="1", PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "decon", "ray", flag, "--input", str(corpus),
+                           "--report-output-dir", str(out), "--evals-dir", str(refs), "--num-cpus", "1",
+                           "--object-store-mb", "80"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {p.name: p.read_bytes() for p in out.rglob("*.jsonl")}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("train"), _texts())
 
 
 @pytest.fixture(scope="module")
@@ -61,34 +100,10 @@ def detected(corpus, refs, tmp_path_factory) -> dict[str, bytes]:
 
 
 def test_server_recall_reports_equal_detect(detected, corpus, refs, tmp_path):
-    server = ServerProcess(["--recall", "--evals-dir", str(refs), "--no-index-cache", "--worker-threads", "1",
-                            "--report-output-dir", str(tmp_path / "reports")])
-    try:
-        server.wait_ready()
-        assert server.health().json()["recall"] is True
-        for name, expected in detected.items():
-            stem = name.removesuffix("-simple-0.80.jsonl")
-            job = server.submit_ok(corpus / f"{stem}.jsonl")
-            body = server.wait_status(job, {"completed", "failed"})
-            assert body["status"] == "completed", body
-            assert read_jsonl(body["output_path"]) == [orjson.loads(x) for x in expected.splitlines()]
-        server.signal(signal.SIGTERM)
-        assert server.wait_exit(15) == 0, server.output()
-    finally:
-        server.kill()
+    assert server_reports_equal_detect("--recall", detected, corpus, refs, tmp_path)["recall"] is True
 
 
 def test_ray_recall_reports_equal_detect(detected, corpus, refs, tmp_path):
-    pytest.importorskip("ray", reason="decon ray needs the ray extra")
-    out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(DECON_QUIET="1", PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "decon", "ray", "--recall", "--input", str(corpus),
-                           "--report-output-dir", str(out), "--evals-dir", str(refs), "--num-cpus", "1",
-                           "--object-store-mb", "80"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    got = {p.name: p.read_bytes() for p in out.rglob("*.jsonl")}
+    got = ray_reports("--recall", corpus, refs, tmp_path)
     assert len(got) == len(detected)
-    by_content = sorted(got.values())
-    assert by_content == sorted(detected.values())
+    assert sorted(got.values()) == sorted(detected.values())

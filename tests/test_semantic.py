@@ -9,7 +9,6 @@ extra), loaded offline.
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,9 @@ import orjson
 import pytest
 
 from decon.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_recall import _detect, _fillers  # noqa: E402  (the same corpus runner and filler questions)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROSE = ("The harbour office opens at nine and closes at five on weekdays, while the ferry keeps its own timetable "
@@ -38,15 +40,6 @@ MC_REWORDED = ("Before the copper pyrometer arrived in the eastern provinces, wh
                "guild of Varnholt use to measure how hot its kilns were?")
 
 
-def _fillers(count: int = 300) -> list[dict]:
-    rng = random.Random(5)
-    vocab = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ri", "so", "tu", "va", "ze")
-             for b in ("bar", "den", "fil", "gom", "hut", "jex", "lon", "mar", "pox", "wen")]
-    return [{"eval_key": "fill", "eval_instance_index": i, "split": "test", "doc_id": 100_000 + i,
-             "question": " ".join(rng.choice(vocab) for _ in range(14)) + "?", "answer": rng.choice(vocab)}
-            for i in range(count)]
-
-
 @pytest.fixture(scope="module")
 def refs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("refs")
@@ -54,29 +47,13 @@ def refs(tmp_path_factory) -> Path:
              "doc_id": 1000}]
     recs += [{"eval_key": "mmlux", "eval_instance_index": 0, "split": "test", "question": MC_Q, "answer": c,
               "doc_id": 2000 + j, "is_correct": j == 0} for j, c in enumerate(MC_CHOICES)]
-    (d / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in recs + _fillers()) + b"\n")
+    (d / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in recs + _fillers(300)) + b"\n")
     return d
 
 
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch):
     monkeypatch.setenv("DECON_QUIET", "1")
-
-
-def _detect(tmp: Path, refs: Path, texts: list[str], *extra: str) -> dict[int, list[dict]]:
-    train = tmp / "train"
-    train.mkdir(parents=True, exist_ok=True)
-    (train / "docs.jsonl").write_bytes(b"\n".join(orjson.dumps({"text": t}) for t in texts) + b"\n")
-    out = tmp / "out"
-    rc = main(["detect", "--worker-threads", "1", "--no-index-cache", "--training-dir", str(train),
-               "--evals-dir", str(refs), "--report-output-dir", str(out), *extra])
-    assert rc == 0
-    by_line: dict[int, list[dict]] = {i: [] for i in range(len(texts))}
-    for p in out.glob("*.jsonl"):
-        for line in p.read_bytes().splitlines():
-            e = orjson.loads(line)
-            by_line[e["training_line"]].append(e)
-    return by_line
 
 
 def _found(entries: list[dict]) -> set[tuple[str, str]]:

@@ -4,8 +4,6 @@ and `decon ray`."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,13 +13,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import test_semantic as sm  # noqa: E402
-from test_server_harness import ServerProcess, read_jsonl  # noqa: E402
+from test_recall_backends import ray_reports, server_reports_equal_detect, write_corpus  # noqa: E402
+from test_server_harness import ServerProcess  # noqa: E402
 
 from decon.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.slow  # servers and a Ray cluster: `make test` runs it, `make test-fast` does not
-
-ROOT = Path(__file__).resolve().parent.parent
 
 refs = sm.refs  # the invented reference set of test_semantic (module-scoped fixture)
 
@@ -40,11 +37,7 @@ def _texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    train = tmp_path_factory.mktemp("train")
-    for i in range(2):
-        lines = _texts()[i:] + _texts()[:i]
-        (train / f"part-{i}.jsonl").write_bytes(b"\n".join(orjson.dumps({"text": t}) for t in lines) + b"\n")
-    return train
+    return write_corpus(tmp_path_factory.mktemp("train"), _texts())
 
 
 def _detect(corpus: Path, refs: Path, out: Path, workers: int) -> dict[str, bytes]:
@@ -70,22 +63,8 @@ def test_one_worker_gives_the_same_bytes(detected, corpus, refs, tmp_path):
 
 
 def test_server_semantic_reports_equal_detect(detected, corpus, refs, tmp_path):
-    server = ServerProcess(["--semantic", "--evals-dir", str(refs), "--no-index-cache", "--worker-threads", "1",
-                            "--report-output-dir", str(tmp_path / "reports")])
-    try:
-        server.wait_ready()
-        health = server.health().json()
-        assert health["semantic"] is True and health["recall"] is True
-        for name, expected in detected.items():
-            stem = name.removesuffix("-simple-0.80.jsonl")
-            job = server.submit_ok(corpus / f"{stem}.jsonl")
-            body = server.wait_status(job, {"completed", "failed"})
-            assert body["status"] == "completed", body
-            assert read_jsonl(body["output_path"]) == [orjson.loads(x) for x in expected.splitlines()]
-        server.signal(signal.SIGTERM)
-        assert server.wait_exit(15) == 0, server.output()
-    finally:
-        server.kill()
+    health = server_reports_equal_detect("--semantic", detected, corpus, refs, tmp_path)
+    assert health["semantic"] is True and health["recall"] is True
 
 
 def test_server_with_a_bad_model_fails_at_start(refs, tmp_path):
@@ -99,14 +78,5 @@ def test_server_with_a_bad_model_fails_at_start(refs, tmp_path):
 
 
 def test_ray_semantic_reports_equal_detect(detected, corpus, refs, tmp_path):
-    pytest.importorskip("ray", reason="decon ray needs the ray extra")
-    out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(DECON_QUIET="1", PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "decon", "ray", "--semantic", "--input", str(corpus),
-                           "--report-output-dir", str(out), "--evals-dir", str(refs), "--num-cpus", "1",
-                           "--object-store-mb", "80"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    got = {p.name: p.read_bytes() for p in out.rglob("*.jsonl")}
+    got = ray_reports("--semantic", corpus, refs, tmp_path)
     assert sorted(got.values()) == sorted(detected.values())

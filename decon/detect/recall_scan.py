@@ -277,20 +277,13 @@ class RecallPass:
                method: str, why: str, tokens: np.ndarray, line: int, label: str,
                overlap_text: OverlapText) -> dict[str, Any]:
         r, a, cfg = self.r, self.r.a, self.cfg
-        ek = r.eval_keys[int(a["recall.item.eval_key"][item])]
         length = int(a["recall.q.tokens_ptr"][q + 1] - a["recall.q.tokens_ptr"][q])
         short = length < cfg.recall_long_question_tokens
         threshold = 1.0 if short else (cfg.recall_answer_coverage if ev is not None else cfg.recall_question_coverage)
         n_grams = int(a["recall.q.grams_ptr"][q + 1] - a["recall.q.grams_ptr"][q])
-        a_bounds = [(ev.start, ev.end)] if ev is not None else None
         cluster_len = last - first + 1
         e: dict[str, Any] = {
-            "training_file": label,
-            "training_line": line,
-            "eval_dataset": ek,
-            "eval_key": ek,
-            "eval_line": int(a["recall.item.line"][item]),
-            "eval_instance_index": int(a["recall.item.instance"][item]),
+            **self.item_fields(item, line, label),
             "ngram_match_cnt": int(cnt),
             "eval_unique_ngrams": n_grams,
             "contamination_score": float(np.float32(cov.idf)),
@@ -303,16 +296,7 @@ class RecallPass:
             "eval_token_length": length,
             "token_length_delta": cluster_len - length,
         }
-        add_texts(e, overlap=overlap_text(tokens, first, last, None, a_bounds), question=r.question_text[item],
-                  answer=r.answer_text[item])
-        if ev is not None:
-            e["answer_start_idx"] = ev.start
-            e["answer_end_idx"] = ev.end
-            e["answer_boundaries"] = [[ev.start, ev.end]]
-        fi = int(a["recall.item.file"][item])
-        add_eval_metadata(e, fingerprint=r.fingerprint[item], is_correct=int(a["recall.item.is_correct"][item]),
-                          reference_file=r.reference_files[fi] if 0 <= fi < len(r.reference_files) else None,
-                          split=r.split[item])
+        self.add_item_texts(e, item, tokens, first, last, ev, overlap_text)
         e["recall_evidence"] = {
             "rule": method,
             "why": why,
@@ -326,7 +310,35 @@ class RecallPass:
             "question_end_ngrams_matched": [cov.tail_hits, cov.tail_n],
             "instances_sharing_question": len(r.q_items(q)),
             "rare_ngram_share": round(float(a["recall.q.rare_share"][q]), 6),
-            "answer": None if ev is None else {
-                "kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end, "text": self.decode(ev.text_tokens)},
+            "answer": self.evidence_fields(ev),
         }
         return e
+
+    # ---- what every entry from the recall index has (the recall and the semantic pass) -------
+    def item_fields(self, item: int, line: int, label: str) -> dict[str, Any]:
+        """The training line and eval instance fields an entry starts with."""
+        r, a = self.r, self.r.a
+        ek = r.eval_keys[int(a["recall.item.eval_key"][item])]
+        return {"training_file": label, "training_line": line, "eval_dataset": ek, "eval_key": ek,
+                "eval_line": int(a["recall.item.line"][item]), "eval_instance_index": int(a["recall.item.instance"][item])}
+
+    def add_item_texts(self, e: dict[str, Any], item: int, tokens: np.ndarray, first: int, last: int,
+                       ev: Evidence | None, overlap_text: OverlapText) -> None:
+        """The matched text (``first``..``last``, the answer marked), the eval's texts, the answer's
+        span and the eval record's metadata."""
+        r, a = self.r, self.r.a
+        a_bounds = [(ev.start, ev.end)] if ev is not None else None
+        add_texts(e, overlap=overlap_text(tokens, first, last, None, a_bounds), question=r.question_text[item],
+                  answer=r.answer_text[item])
+        if ev is not None:
+            e["answer_start_idx"] = ev.start
+            e["answer_end_idx"] = ev.end
+            e["answer_boundaries"] = [[ev.start, ev.end]]
+        fi = int(a["recall.item.file"][item])
+        add_eval_metadata(e, fingerprint=r.fingerprint[item], is_correct=int(a["recall.item.is_correct"][item]),
+                          reference_file=r.reference_files[fi] if 0 <= fi < len(r.reference_files) else None,
+                          split=r.split[item])
+
+    def evidence_fields(self, ev: Evidence | None) -> dict[str, Any] | None:
+        return None if ev is None else {"kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end,
+                                        "text": self.decode(ev.text_tokens)}

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from decon.detect.recall_index import _readonly
+
 MAX_KEYS = 32  # key tokens per question
 ANCHORS = 4  # a question's rarest keys, which propose it ...
 ANCHOR_HITS = 2  # ... when at least this many of them are in a document
@@ -136,8 +138,3 @@ class SemanticIndex:
     def need(self, q: int) -> int:
         return int(self.a["semantic.q.need"][q])
 
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    v = a.view()
-    v.flags.writeable = False
-    return v

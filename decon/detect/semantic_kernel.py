@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from decon.detect.hitpath import _jit
+from decon.detect.hitpath import _grow, _grow_rows, _jit
 
 # doc, question, distinct key tokens in the best window, its first and last key token position
 ROW_COLUMNS = 5
@@ -34,15 +34,6 @@ def _popcount(x: np.uint64) -> int:
 def _pair(flat: np.ndarray, p: int, q: int, width: int) -> bool:
     """Anchor hits at ``p < q`` count as two: other tokens, within a window, not side by side."""
     return 2 <= q - p < width and flat[p] != flat[q]
-
-
-@_jit
-def _grow(a: np.ndarray, n: int) -> np.ndarray:
-    if n < len(a):
-        return a
-    b = np.empty(2 * len(a) + n, dtype=a.dtype)
-    b[:len(a)] = a
-    return b
 
 
 @_jit
@@ -152,10 +143,7 @@ def semantic_candidates(flat: np.ndarray, doc_lo: np.ndarray, doc_hi: np.ndarray
                     blo = kp[left]
                     bhi = kp[r]
             if best >= q_need[q]:
-                if out == len(rows):
-                    grown = np.empty((2 * len(rows), ROW_COLUMNS), dtype=np.int64)
-                    grown[:out] = rows[:out]
-                    rows = grown
+                rows = _grow_rows(rows, out + 1)
                 rows[out, 0] = d
                 rows[out, 1] = q
                 rows[out, 2] = best

@@ -12,6 +12,7 @@ package folder with downloads disabled, so it makes no network call. ``--semanti
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -89,7 +90,9 @@ def _import_wordllama() -> Any:
 
 
 def load_model(spec: str | None = None) -> Embedder:
-    """The embedder ``spec`` names (see module docstring); errors are one-line DeconErrors."""
+    """The embedder ``spec`` names (see module docstring); errors are one-line DeconErrors. A model is
+    loaded once per process (the check before work, the scanner and forked workers share it); a
+    folder's model again when its files change."""
     if spec in (None, "", DEFAULT_MODEL):
         return _default()
     path = Path(spec).expanduser()
@@ -100,6 +103,7 @@ def load_model(spec: str | None = None) -> Embedder:
     raise DeconError(f"--semantic-model {spec}: no such folder, and not a hub id (org/name)")
 
 
+@functools.lru_cache(maxsize=1)
 def _default() -> Embedder:
     wordllama = _import_wordllama()
     folder = Path(wordllama.__file__).parent
@@ -114,11 +118,21 @@ def _default() -> Embedder:
 
 
 def _from_folder(folder: Path, name: str) -> Embedder:
-    _import_wordllama()  # the extra brings safetensors and tokenizers
     weights = folder / "model.safetensors"
     tok_file = folder / "tokenizer.json"
     if folder.is_file() or not weights.is_file() or not tok_file.is_file():
         raise DeconError(f"--semantic-model {name}: expected a folder with model.safetensors and tokenizer.json")
+    stamp = tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in (weights.stat(), tok_file.stat()))
+    return _load_folder(str(folder), name, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_folder(folder_str: str, name: str, _stamp: tuple) -> Embedder:
+    """The model of a checked folder (``_stamp``: its files' identity, so a changed file is reloaded)."""
+    _import_wordllama()  # the extra brings safetensors and tokenizers
+    folder = Path(folder_str)
+    weights = folder / "model.safetensors"
+    tok_file = folder / "tokenizer.json"
     from safetensors import safe_open
     from tokenizers import Tokenizer
 

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from decon.common.config import DetectionConfig
-from decon.detect.entry import add_eval_metadata, add_texts
 from decon.detect.recall_scan import MAX_EVIDENCE_ITEMS, MAX_SHARED_ITEMS, Evidence, OverlapText, RecallPass
 from decon.detect.semantic_index import SemanticIndex
 from decon.detect.semantic_kernel import WINDOW_SLACK, CandidateSearch
@@ -233,20 +232,11 @@ class SemanticPass:
 
     def entry(self, m: Measurement, why: str, tokens: np.ndarray, line: int, label: str,
               overlap_text: OverlapText) -> dict[str, Any]:
-        r, a = self.r, self.r.a
-        item = m.item
-        ek = r.eval_keys[int(a["recall.item.eval_key"][item])]
+        a = self.r.a
         q_len = int(a["recall.q.tokens_ptr"][m.question + 1] - a["recall.q.tokens_ptr"][m.question])
-        ev = m.answer
-        a_bounds = [(ev.start, ev.end)] if ev is not None else None
         window_len = m.end - m.start + 1
         e: dict[str, Any] = {
-            "training_file": label,
-            "training_line": line,
-            "eval_dataset": ek,
-            "eval_key": ek,
-            "eval_line": int(a["recall.item.line"][item]),
-            "eval_instance_index": int(a["recall.item.instance"][item]),
+            **self.rp.item_fields(m.item, line, label),
             "ngram_match_cnt": m.key_hits,
             "eval_unique_ngrams": m.key_count,
             "contamination_score": float(np.float32(m.cosine)),
@@ -258,16 +248,7 @@ class SemanticPass:
             "eval_token_length": q_len,
             "token_length_delta": window_len - q_len,
         }
-        add_texts(e, overlap=overlap_text(tokens, m.start, m.end, None, a_bounds), question=r.question_text[item],
-                  answer=r.answer_text[item])
-        if ev is not None:
-            e["answer_start_idx"] = ev.start
-            e["answer_end_idx"] = ev.end
-            e["answer_boundaries"] = [[ev.start, ev.end]]
-        fi = int(a["recall.item.file"][item])
-        add_eval_metadata(e, fingerprint=r.fingerprint[item], is_correct=int(a["recall.item.is_correct"][item]),
-                          reference_file=r.reference_files[fi] if 0 <= fi < len(r.reference_files) else None,
-                          split=r.split[item])
+        self.rp.add_item_texts(e, m.item, tokens, m.start, m.end, m.answer, overlap_text)
         e["semantic_evidence"] = {
             "why": why,
             "cosine": round(m.cosine, 6),
@@ -276,8 +257,7 @@ class SemanticPass:
             "agreement": {
                 "question_numbers": m.question_numbers,
                 "numbers_found": m.numbers_found,
-                "answer": None if ev is None else {"kind": ev.kind, "start_idx": ev.start, "end_idx": ev.end,
-                                                   "text": self.rp.decode(ev.text_tokens)},
+                "answer": self.rp.evidence_fields(m.answer),
             },
             "key_tokens_found": [m.key_hits, m.key_count],
             "key_tokens_needed": m.need,
@@ -287,4 +267,3 @@ class SemanticPass:
             "eval_question_cleaned": self.question_text(m.question),
         }
         return e
-
